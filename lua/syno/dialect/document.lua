@@ -1,0 +1,68 @@
+--- The image API as the user's API document describes it: one table row per
+-- Lua operation, naming the DSM API, method, version, HTTP method, parameters
+-- (in wire order) and how to read the response.
+--
+-- A dialect is data. Another dialect (such as DSM 7 Container Manager) is a
+-- second table of the same shape; syno.operations runs either one.
+
+return {
+  name = "document",
+
+  -- Chosen when SYNO.API.Info offers these APIs.
+  signature = { "SYNO.Docker.Image.Search", "SYNO.Docker.Image.Registry" },
+
+  -- Values go on the wire as plain form values (booleans as true/false).
+  encoding = "plain",
+
+  operations = {
+    list = {
+      api = "SYNO.Docker.Image", method = "list", version = 1, http = "GET",
+      params = { "offset", "limit", "show_dsm" },
+      result = function(data)
+        return data.images or {}, data.total
+      end,
+    },
+    get = {
+      api = "SYNO.Docker.Image", method = "get", version = 1, http = "GET",
+      params = { "repository", "tag" },
+      result = function(data)
+        return data.image
+      end,
+    },
+    pull = {
+      api = "SYNO.Docker.Image", method = "pull", version = 1, http = "POST", write = true,
+      params = { "repository", "tag", "registry" },
+      result = function(data)
+        return data.task_id
+      end,
+    },
+    delete = {
+      api = "SYNO.Docker.Image", method = "delete", version = 1, http = "POST", write = true,
+      params = { "repository", "tag", "force" },
+      result = function()
+        return true
+      end,
+    },
+    search = {
+      api = "SYNO.Docker.Image.Search", method = "search", version = 1, http = "GET",
+      params = { "query", "registry" },
+      result = function(data)
+        return data.images or {}
+      end,
+    },
+    registry_list = {
+      api = "SYNO.Docker.Image.Registry", method = "list", version = 1, http = "GET",
+      params = {},
+      result = function(data)
+        return data.registries or {}
+      end,
+    },
+    registry_add = {
+      api = "SYNO.Docker.Image.Registry", method = "add", version = 1, http = "POST", write = true,
+      params = { "name", "url", "username", "password" },
+      result = function()
+        return true
+      end,
+    },
+  },
+}

@@ -1,0 +1,459 @@
+--- DSM Web API protocol: discovery, login, the request envelope, error
+-- mapping, re-login after a lost session, and logout.
+--
+-- Secrets stay out of URLs: the password travels only in a POST body, the
+-- SID goes as the "id" cookie on GET and as the _sid form field on POST, and
+-- the synotoken as the X-SYNO-TOKEN header. None of them is ever logged.
+
+local core = require "syno.core"
+local cjson = require "cjson.safe"
+local errors = require "syno.errors"
+
+local M = {}
+
+local Session = {}
+Session.__index = Session
+Session.__name = "syno.Session"
+
+M.Session = Session
+
+-- The highest SYNO.API.Auth version this client speaks.
+local MAX_AUTH_VERSION = 7
+
+local function log(level, text)
+  core.message(level, text)
+end
+
+--- Encodes fields as an application/x-www-form-urlencoded string, keeping the
+-- order of names. Every byte outside A-Za-z0-9-._~ is percent-encoded, so a
+-- space is %20 and "+" is %2B.
+function M.form_encode(names, values)
+  local parts = {}
+  for _, name in ipairs(names) do
+    local value = values[name]
+    if value ~= nil then
+      parts[#parts + 1] = core.escape(name) .. "=" .. core.escape(tostring(value))
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+--- Checks a NAS URL and returns it without a trailing slash.
+function M.normalize_url(url)
+  if type(url) ~= "string" or url == "" then
+    errors.raise { kind = "usage", message = "no NAS URL: pass --url https://nas.local:5001, "
+      .. "set SYNO_URL, or choose a profile with --profile NAME" }
+  end
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then
+    errors.raise { kind = "usage", message = string.format(
+      "invalid NAS URL %q: missing scheme; use https://%s (or http:// for port 5000)", url, url) }
+  end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then
+    errors.raise { kind = "usage", message = string.format(
+      "invalid NAS URL %q: the scheme must be http or https", url) }
+  end
+  local host, path = rest:match("^([^/?#]+)(.*)$")
+  if not host then
+    errors.raise { kind = "usage", message = string.format("invalid NAS URL %q: missing host", url) }
+  end
+  if host:find("@", 1, true) then
+    errors.raise { kind = "usage", message = string.format(
+      "invalid NAS URL %q: credentials do not belong in the URL; use --user and --password-file", url) }
+  end
+  path = path:gsub("/+$", "")
+  if path ~= "" then
+    errors.raise { kind = "usage", message = string.format(
+      "invalid NAS URL %q: give only scheme, host and port, such as %s://%s", url, scheme, host) }
+  end
+  return scheme .. "://" .. host
+end
+
+--- Creates a session. Nothing is sent until the first call or login.
+-- options: url, user, password (string) or password_source (function
+-- returning the password), otp, cacert, insecure, timeout (s), dry_run.
+function M.new(options)
+  local self = {
+    url = M.normalize_url(options.url),
+    user = options.user,
+    otp = options.otp,
+    dry_run = options.dry_run and true or false,
+    apis = nil,         -- SYNO.API.Info result, after discovery
+    sid = nil,
+    synotoken = nil,
+    closed = false,
+    requests = 0,
+  }
+  if type(self.user) ~= "string" or self.user == "" then
+    errors.raise { kind = "usage", message = "no DSM account: pass --user NAME, set SYNO_USER, "
+      .. "or set user in the profile" }
+  end
+  -- The password is kept in a closure, not a field, so printing the session
+  -- or dumping its fields in the REPL cannot show it.
+  local password = options.password
+  local password_source = options.password_source
+  self.password = function()
+    if password == nil and password_source then
+      password = password_source()
+    end
+    return password
+  end
+  if options.insecure and self.url:match("^https:") then
+    log("warning", string.format("--insecure: the TLS certificate of %s is not verified", self.url))
+  end
+  self.http = core.http_client {
+    cacert = options.cacert,
+    insecure = options.insecure,
+    timeout = options.timeout or 60,
+    connect_timeout = math.min(options.timeout or 60, 15),
+    user_agent = "synosh/" .. core.version,
+  }
+  -- The metatable comes last: Lua runs finalizers in reverse order of
+  -- setting them, so at exit the session logs out before its HTTP client closes.
+  return setmetatable(self, Session)
+end
+
+function Session:__tostring()
+  local state = self.closed and "closed" or (self.sid and "logged in" or "not logged in")
+  return string.format("DSM session %s@%s (%s)", self.user, self.url, state)
+end
+
+-- Quotes the start of a body for an error message: printable, at most 80 bytes.
+local function excerpt(body)
+  local text = body:sub(1, 80):gsub("[%c]", " "):gsub("%s+", " ")
+  if #body > 80 then
+    text = text .. "..."
+  end
+  return string.format("%q", text)
+end
+
+local function transport_error(self, kind, detail, where, context)
+  local message
+  if kind == "tls" then
+    message = string.format("TLS connection to %s failed: %s; if the NAS uses a self-signed "
+      .. "certificate, pass --cacert FILE with its certificate (or --insecure to skip verification)",
+      self.url, detail)
+  elseif kind == "timeout" then
+    message = string.format("%s at %s timed out: %s; the NAS may be busy, or raise --timeout",
+      where, self.url, detail)
+  elseif kind == "interrupted" then
+    message = string.format("%s at %s interrupted", where, self.url)
+  elseif kind == "usage" then
+    message = string.format("invalid NAS URL %s: %s", self.url, detail)
+  else
+    kind = "network"
+    message = string.format("cannot reach %s (%s): %s; check --url and that DSM is running",
+      self.url, where, detail)
+  end
+  errors.raise { kind = kind, message = message, api = context.api, method = context.method }
+end
+
+--- Sends one request and returns the decoded envelope's data. Raises on
+-- transport failures, non-JSON answers and success=false.
+-- request: api, method, version, path, http ("GET" or "POST"), names (ordered
+-- parameter names), values, during_login.
+function Session:send(request)
+  local url = self.url .. "/webapi/" .. request.path
+  local names = { "api", "version", "method" }
+  local values = { api = request.api, version = request.version, method = request.method }
+  for _, name in ipairs(request.names or {}) do
+    names[#names + 1] = name
+    values[name] = request.values[name]
+  end
+
+  local headers = {}
+  if self.synotoken then
+    headers["X-SYNO-TOKEN"] = self.synotoken
+  end
+  local body
+  if request.http == "POST" then
+    if self.sid then
+      names[#names + 1] = "_sid"
+      values._sid = self.sid
+    end
+    body = M.form_encode(names, values)
+    headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+  else
+    url = url .. "?" .. M.form_encode(names, values)
+    if self.sid then
+      headers["Cookie"] = "id=" .. self.sid
+    end
+  end
+
+  local where = request.api .. " " .. request.method
+  if core.message_enabled("debug") then
+    log("debug", string.format("%s %s/webapi/%s (%s)", request.http, self.url, request.path, where))
+  end
+  self.requests = self.requests + 1
+  local status, text, content_type = self.http:request(request.http, url, body, headers)
+  if not status then
+    transport_error(self, text, content_type, where, request)
+  end
+  return self:decode(status, text, content_type, request, where)
+end
+
+function Session:decode(status, body, content_type, request, where)
+  local url = self.url .. "/webapi/" .. request.path
+  local function protocol_error(problem)
+    errors.raise {
+      kind = "protocol", http_status = status, api = request.api, method = request.method,
+      message = string.format("%s: %s answered HTTP %d (%s) %s, starting %s; check that --url "
+        .. "points at DSM itself (port 5000 or 5001), not at a proxy or login portal",
+        where, url, status, content_type ~= "" and content_type or "no content type",
+        problem, excerpt(body)),
+    }
+  end
+  if status >= 400 then
+    protocol_error("with an error status")
+  end
+  local envelope = cjson.decode(body)
+  if type(envelope) ~= "table" or type(envelope.success) ~= "boolean" then
+    if content_type:find("json", 1, true) or body:match("^%s*[{%[]") then
+      protocol_error("with invalid or truncated JSON")
+    end
+    protocol_error("instead of JSON")
+  end
+  if envelope.success then
+    local data = envelope.data
+    if data == nil or data == cjson.null then
+      return {}
+    end
+    return data
+  end
+
+  local failure = type(envelope.error) == "table" and envelope.error or {}
+  local code = math.tointeger(failure.code)
+  if not code then
+    protocol_error("with success=false but no error code")
+  end
+  local kind = errors.kind_of(code, request.during_login)
+  local meaning = errors.describe(code, request.during_login)
+  return nil, errors.new {
+    kind = kind, code = code, http_status = status, api = request.api, method = request.method,
+    errors = failure.errors,
+    message = string.format("%s failed: DSM error %d (%s)", where, code, meaning),
+  }
+end
+
+--- Queries SYNO.API.Info for the APIs synosh uses, once per session.
+function Session:discover()
+  if self.apis then
+    return self.apis
+  end
+  local data, err = self:send {
+    api = "SYNO.API.Info", method = "query", version = 1, path = "query.cgi", http = "GET",
+    names = { "query" }, values = { query = table.concat(M.wanted_apis, ",") },
+  }
+  if not data then
+    error(err, 0)
+  end
+  self.apis = data
+  return data
+end
+
+-- The APIs asked for at discovery: login and those of every image dialect.
+M.wanted_apis = {
+  "SYNO.API.Auth", "SYNO.Docker.Image", "SYNO.Docker.Image.Search",
+  "SYNO.Docker.Image.Registry", "SYNO.Docker.Registry", "SYNO.Docker.Container",
+}
+
+--- Returns path and version to use for api: the highest version in the range
+-- that SYNO.API.Info reports and that synosh speaks (at most max_version).
+function Session:api_version(api, min_version, max_version)
+  local info = self:discover()[api]
+  if type(info) ~= "table" then
+    return nil
+  end
+  local high = math.min(math.tointeger(info.maxVersion) or 1, max_version)
+  local low = math.max(math.tointeger(info.minVersion) or 1, min_version)
+  if high < low then
+    errors.raise { kind = "api", api = api, message = string.format(
+      "%s on %s offers versions %s to %s, but synosh speaks %d to %d",
+      api, self.url, tostring(info.minVersion), tostring(info.maxVersion), min_version, max_version) }
+  end
+  return info.path, high
+end
+
+local function login_hint(code, self)
+  if code == 400 then
+    return string.format("check the password for %s", self.user)
+  elseif code == 403 then
+    return "pass --otp CODE with a current code from the authenticator app"
+  elseif code == 404 then
+    return "the code was wrong or already used; wait for the next code and pass it with --otp"
+  elseif code == 407 then
+    return "the NAS blocks this IP address; unblock it in DSM (Control Panel > Security > "
+      .. "Protection) before trying again"
+  elseif code == 401 or code == 411 then
+    return "an administrator must enable or unlock the account"
+  elseif code >= 408 and code <= 410 then
+    return "sign in to DSM in a browser to change the password"
+  end
+  return "check the account's permissions in DSM"
+end
+
+--- Logs in with SYNO.API.Auth; keeps the SID and synotoken.
+function Session:login()
+  if self.closed then
+    errors.raise { kind = "usage", message = string.format("%s is closed", tostring(self)) }
+  end
+  local path, version = self:api_version("SYNO.API.Auth", 1, MAX_AUTH_VERSION)
+  if not path then
+    errors.raise { kind = "protocol", message = string.format(
+      "%s does not offer SYNO.API.Auth; check that --url points at DSM", self.url) }
+  end
+  local password = self.password()
+  if password == nil then
+    errors.raise { kind = "usage", message = string.format("no password for %s on %s: pass "
+      .. "--password-file FILE, or set SYNO_PASSWORD_FILE or SYNO_PASSWORD", self.user, self.url) }
+  end
+  self.sid, self.synotoken = nil, nil
+  local data, err = self:send {
+    api = "SYNO.API.Auth", method = "login", version = version, path = path, http = "POST",
+    during_login = true,
+    names = { "account", "passwd", "format", "enable_syno_token", "otp_code" },
+    values = { account = self.user, passwd = password, format = "sid",
+               enable_syno_token = "yes", otp_code = self.otp },
+  }
+  if not data then
+    err.message = string.format("login to %s as %s failed: %s; %s", self.url, self.user,
+      errors.describe(err.code, true), login_hint(err.code, self))
+    error(err, 0)
+  end
+  if type(data.sid) ~= "string" or data.sid == "" then
+    errors.raise { kind = "protocol", api = "SYNO.API.Auth", method = "login",
+      message = string.format("login to %s returned no session id", self.url) }
+  end
+  self.sid = data.sid
+  self.synotoken = type(data.synotoken) == "string" and data.synotoken or nil
+  self.device_id = data.device_id or data.did
+  -- A one-time code cannot be used twice; a re-login must not resend it.
+  self.otp = nil
+  return true
+end
+
+--- Sends a DSM request and returns its data. Logs in first when needed; after
+-- a lost session (106, 107, 119) logs in once more and retries once.
+-- request: api, method, version, path, http, names, values.
+function Session:request(request)
+  if not self.sid then
+    self:login()
+  end
+  local data, err = self:send(request)
+  if data then
+    return data
+  end
+  if errors.session_lost[err.code] then
+    log("debug", string.format("session lost (DSM error %d); logging in again", err.code))
+    self:login()
+    data, err = self:send(request)
+    if data then
+      return data
+    end
+    if errors.session_lost[err.code] then
+      err.kind = "session"
+      err.message = err.message .. "; the session was lost again right after a new login"
+    end
+  end
+  error(err, 0)
+end
+
+--- Returns the SYNO.API.Info entry of api, asking the NAS when discovery did
+-- not include it; nil when the NAS does not offer api.
+function Session:api_info(api)
+  local apis = self:discover()
+  if apis[api] == nil and not self.asked_apis then
+    self.asked_apis = {}
+  end
+  if apis[api] == nil and not self.asked_apis[api] then
+    self.asked_apis[api] = true
+    local data, err = self:send {
+      api = "SYNO.API.Info", method = "query", version = 1, path = "query.cgi", http = "GET",
+      names = { "query" }, values = { query = api },
+    }
+    if not data then
+      error(err, 0)
+    end
+    apis[api] = data[api]
+  end
+  return apis[api]
+end
+
+local function encode_value(value)
+  local kind = type(value)
+  if kind == "boolean" then
+    return value and "true" or "false"
+  elseif kind == "number" then
+    return math.tointeger(value) and string.format("%d", value) or tostring(value)
+  elseif kind == "table" then
+    return cjson.encode(value)
+  end
+  return tostring(value)
+end
+
+--- Calls any DSM API method and returns its decoded data.
+-- params is a table of name = value (booleans as true/false, tables as JSON);
+-- options.http is "GET" (default) or "POST". Under dry run a POST is not sent.
+function Session:call(api, method, version, params, options)
+  if type(api) ~= "string" or type(method) ~= "string" then
+    errors.raise { kind = "usage", message = "call(api, method, version, params): api and method must be strings" }
+  end
+  version = math.tointeger(version)
+  if not version then
+    errors.raise { kind = "usage", message = string.format("call %s %s: version must be an integer", api, method) }
+  end
+  local http = options and options.http or "GET"
+  if http ~= "GET" and http ~= "POST" then
+    errors.raise { kind = "usage", message = string.format("call %s %s: http must be \"GET\" or \"POST\", got %q",
+      api, method, tostring(http)) }
+  end
+  if http == "POST" and self.dry_run then
+    log("info", string.format("dry run: would call %s %s", api, method))
+    return {}
+  end
+  local info = self:api_info(api)
+  if type(info) ~= "table" then
+    errors.raise { kind = "api", api = api, method = method, code = 102,
+      message = string.format("%s does not offer %s (DSM error 102: API does not exist)", self.url, api) }
+  end
+  local names, values = {}, {}
+  for name, value in pairs(params or {}) do
+    names[#names + 1] = name
+    values[name] = encode_value(value)
+  end
+  table.sort(names)
+  return self:request {
+    api = api, method = method, version = version, path = info.path, http = http,
+    names = names, values = values,
+  }
+end
+
+--- Logs out (when logged in) and releases the connection. Safe to call twice.
+function Session:close()
+  if self.closed then
+    return true
+  end
+  self.closed = true
+  local ok, err = true, nil
+  if self.sid then
+    local path, version = self.apis["SYNO.API.Auth"].path, nil
+    version = math.min(math.tointeger(self.apis["SYNO.API.Auth"].maxVersion) or 1, MAX_AUTH_VERSION)
+    ok, err = pcall(self.send, self, {
+      api = "SYNO.API.Auth", method = "logout", version = version, path = path, http = "POST",
+    })
+    self.sid, self.synotoken = nil, nil
+  end
+  self.http:close()
+  if not ok then
+    return nil, err
+  end
+  return true
+end
+
+Session.__close = Session.close
+Session.__gc = function(self)
+  pcall(Session.close, self)
+end
+
+return M

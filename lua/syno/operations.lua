@@ -1,0 +1,254 @@
+--- The syno.image functions, built for one session. The functions check their
+-- arguments, choose the session's dialect and run the dialect's row for the
+-- operation; they hold no wire details themselves.
+
+local core = require "syno.core"
+local errors = require "syno.errors"
+local reference = require "syno.reference"
+
+local M = {}
+
+M.dialects = {
+  document = require "syno.dialect.document",
+}
+
+-- What a write returns under dry run, as if it had succeeded.
+local dry_run_results = { pull = "dry-run", delete = true, registry_add = true }
+
+local function usage(message)
+  errors.raise { kind = "usage", message = message }
+end
+
+--- Returns the dialect table for session, detecting it from SYNO.API.Info once.
+function M.dialect(session)
+  if session.dialect then
+    return M.dialects[session.dialect]
+  end
+  local apis = session:discover()
+  if apis["SYNO.Docker.Image"] == nil then
+    errors.raise { kind = "api", api = "SYNO.Docker.Image", code = 102, message = string.format(
+      "Container Manager (Docker) is not installed or not running on %s; install or start it "
+      .. "in DSM's Package Center", session.url) }
+  end
+  for name, dialect in pairs(M.dialects) do
+    local matches = true
+    for _, api in ipairs(dialect.signature) do
+      matches = matches and apis[api] ~= nil
+    end
+    if matches then
+      session.dialect = name
+      return dialect
+    end
+  end
+  -- NOTE: DSM 6 Docker and DSM 7 Container Manager speak another dialect
+  -- (SYNO.Docker.Registry instead of SYNO.Docker.Image.Search/Registry).
+  errors.raise { kind = "api", api = "SYNO.Docker.Image", message = string.format(
+    "%s offers SYNO.Docker.Image without SYNO.Docker.Image.Search and SYNO.Docker.Image.Registry; "
+    .. "this image API dialect is not supported yet", session.url) }
+end
+
+local function encode(value)
+  if type(value) == "boolean" then
+    return value and "true" or "false"
+  elseif math.type(value) == "integer" then
+    return string.format("%d", value)
+  end
+  return value
+end
+
+--- Runs operation name with values (parameter name = Lua value) on session.
+-- description names the target for the dry-run line, such as "delete nginx:1.25".
+function M.invoke(session, name, values, description)
+  local dialect = M.dialect(session)
+  local operation = dialect.operations[name]
+  if operation.write and session.dry_run then
+    core.message("info", "dry run: would " .. description)
+    return dry_run_results[name]
+  end
+  local info = session:api_info(operation.api)
+  if type(info) ~= "table" then
+    errors.raise { kind = "api", api = operation.api, method = operation.method, code = 102,
+      message = string.format("%s does not offer %s, which %s needs", session.url, operation.api, name) }
+  end
+  local encoded = {}
+  for _, param in ipairs(operation.params) do
+    encoded[param] = encode(values[param])
+  end
+  local data = session:request {
+    api = operation.api, method = operation.method, version = operation.version,
+    path = info.path, http = operation.http, names = operation.params, values = encoded,
+  }
+  return operation.result(data)
+end
+
+-- Checks that options is nil or a table whose keys are all in allowed.
+local function check_options(where, options, allowed)
+  if options == nil then
+    return {}
+  end
+  if type(options) ~= "table" then
+    usage(string.format("%s: options must be a table, got %s", where, type(options)))
+  end
+  for key in pairs(options) do
+    if not allowed[key] then
+      local names = {}
+      for name in pairs(allowed) do
+        names[#names + 1] = name
+      end
+      table.sort(names)
+      usage(string.format("%s: unknown option %q (options: %s)", where, tostring(key),
+        table.concat(names, ", ")))
+    end
+  end
+  return options
+end
+
+local function check_type(where, name, value, expected)
+  if value ~= nil and type(value) ~= expected then
+    usage(string.format("%s: %s must be a %s, got %s", where, name, expected, type(value)))
+  end
+end
+
+local function is_dangling(repository, tag)
+  return repository == "<none>" or tag == "<none>" or repository == "" or tag == ""
+end
+
+--- Resolves the image arguments of get, pull and delete: (reference),
+-- (repository, tag) or (image record from list). Returns repository, tag and
+-- the display name; the image's id stands in for a dangling image's name.
+local function target(where, first, second)
+  if type(first) == "table" then
+    local repository, tag, id = first.repository, first.tag, first.id
+    if is_dangling(repository, tag) then
+      if type(id) ~= "string" or id == "" then
+        usage(string.format("%s: the dangling image has no id to address it by", where))
+      end
+      -- NOTE: the image API document addresses images by repository and tag
+      -- only. A dangling image is sent as repository = its id and tag = <none>,
+      -- which is what `docker rmi <id>` accepts; a NAS may reject it.
+      return id, "<none>", id
+    end
+    first, second = repository, tag
+  end
+  if type(first) ~= "string" then
+    usage(string.format("%s: expected a reference such as \"nginx:1.25\", or repository and tag, got %s",
+      where, type(first)))
+  end
+  if second == nil then
+    local ref, message = reference.parse(first, { default_tag = "latest" })
+    if not ref then
+      usage(string.format("%s: %s", where, message))
+    end
+    local tag = ref.digest or ref.tag
+    return ref.repository, tag, reference.format(ref)
+  end
+  if type(second) ~= "string" then
+    usage(string.format("%s: tag must be a string, got %s", where, type(second)))
+  end
+  local ok, message = reference.valid_repository(first)
+  if not ok then
+    usage(string.format("%s: %s", where, message))
+  end
+  ok, message = reference.valid_tag(second)
+  if not ok then
+    usage(string.format("%s: %s", where, message))
+  end
+  return first, second, first .. ":" .. second
+end
+
+-- Splits (ref, options) from (repository, tag, options).
+local function split_arguments(first, second, third)
+  if type(second) == "table" and third == nil then
+    return first, nil, second
+  end
+  return first, second, third
+end
+
+--- Builds the syno.image table for the session that get_session returns.
+function M.image_module(get_session)
+  local image = {}
+
+  --- image.list{offset = 0, limit = -1, show_dsm = false} --> images, total
+  function image.list(options)
+    options = check_options("image.list", options, { offset = true, limit = true, show_dsm = true })
+    local offset = options.offset or 0
+    local limit = options.limit or -1
+    if math.type(offset) ~= "integer" or offset < 0 then
+      usage(string.format("image.list: offset must be an integer >= 0, got %s", tostring(options.offset)))
+    end
+    if math.type(limit) ~= "integer" or limit < -1 then
+      usage(string.format("image.list: limit must be an integer >= -1 (-1 = all), got %s",
+        tostring(options.limit)))
+    end
+    check_type("image.list", "show_dsm", options.show_dsm, "boolean")
+    return M.invoke(get_session(), "list",
+      { offset = offset, limit = limit, show_dsm = options.show_dsm or false })
+  end
+
+  --- image.get(repository, tag) or image.get(reference) --> image
+  function image.get(first, second)
+    local repository, tag = target("image.get", first, second)
+    return M.invoke(get_session(), "get", { repository = repository, tag = tag })
+  end
+
+  --- image.pull(repository, tag, {registry = url}) or image.pull(reference, options) --> task_id
+  function image.pull(first, second, third)
+    local options
+    first, second, options = split_arguments(first, second, third)
+    options = check_options("image.pull", options, { registry = true })
+    check_type("image.pull", "registry", options.registry, "string")
+    local repository, tag, display = target("image.pull", first, second)
+    return M.invoke(get_session(), "pull",
+      { repository = repository, tag = tag, registry = options.registry }, "pull " .. display)
+  end
+
+  --- image.delete(repository, tag, {force = false}) or image.delete(reference, options) --> true
+  function image.delete(first, second, third)
+    local options
+    first, second, options = split_arguments(first, second, third)
+    options = check_options("image.delete", options, { force = true })
+    check_type("image.delete", "force", options.force, "boolean")
+    local repository, tag, display = target("image.delete", first, second)
+    return M.invoke(get_session(), "delete",
+      { repository = repository, tag = tag, force = options.force or false }, "delete " .. display)
+  end
+
+  --- image.search(query, {registry = url}) --> results
+  function image.search(query, options)
+    if type(query) ~= "string" or query == "" then
+      usage("image.search: query must be a non-empty string")
+    end
+    options = check_options("image.search", options, { registry = true })
+    check_type("image.search", "registry", options.registry, "string")
+    return M.invoke(get_session(), "search", { query = query, registry = options.registry })
+  end
+
+  image.registry = {}
+
+  --- image.registry.list() --> registries
+  function image.registry.list()
+    return M.invoke(get_session(), "registry_list", {})
+  end
+
+  --- image.registry.add{name =, url =, username =, password =} --> true
+  function image.registry.add(options)
+    if type(options) ~= "table" then
+      usage("image.registry.add: expected a table {name = ..., url = ...}")
+    end
+    options = check_options("image.registry.add", options,
+      { name = true, url = true, username = true, password = true })
+    for _, key in ipairs { "name", "url" } do
+      if type(options[key]) ~= "string" or options[key] == "" then
+        usage(string.format("image.registry.add: %s must be a non-empty string", key))
+      end
+    end
+    check_type("image.registry.add", "username", options.username, "string")
+    check_type("image.registry.add", "password", options.password, "string")
+    return M.invoke(get_session(), "registry_add", options,
+      string.format("add registry %q (%s)", options.name, options.url))
+  end
+
+  return image
+end
+
+return M

@@ -1,0 +1,69 @@
+/*
+ * Transport layer: HTTP requests over one reused libcurl easy handle.
+ *
+ * This layer knows nothing of Lua or of DSM. A client owns one easy handle, so
+ * every request of a session goes over the same kept-alive connection.
+ */
+#ifndef SYNOSH_HTTP_H
+#define SYNOSH_HTTP_H
+
+#include <signal.h>
+#include <stddef.h>
+
+/* Failure categories of a request that got no usable HTTP answer. */
+enum http_failure {
+  HTTP_OK = 0,        /* an HTTP answer arrived, whatever its status */
+  HTTP_NETWORK,       /* DNS, connect, send or receive failed */
+  HTTP_TLS,           /* TLS handshake or certificate verification failed */
+  HTTP_TIMEOUT,       /* the request took longer than the timeout */
+  HTTP_INTERRUPTED,   /* the abort flag was set during the transfer */
+  HTTP_USAGE,         /* invalid URL or option */
+  HTTP_OTHER
+};
+
+struct http_options {
+  const char *cacert;         /* CA bundle file for the NAS certificate, or NULL */
+  int insecure;               /* non-zero turns TLS verification off */
+  long timeout_ms;            /* whole-request limit; 0 means none */
+  long connect_timeout_ms;    /* 0 means libcurl's default */
+  const char *user_agent;
+  /* Checked during transfers; when it becomes non-zero the transfer stops. */
+  const volatile sig_atomic_t *abort_flag;
+};
+
+struct http_header {
+  const char *name;
+  const char *value;
+};
+
+struct http_response {
+  long status;
+  const char *content_type;   /* owned by the client, valid until the next request */
+  const char *body;           /* owned by the client, NUL-terminated */
+  size_t body_length;
+  enum http_failure failure;
+  int curl_code;
+  const char *error;          /* failure detail, owned by the client */
+};
+
+struct http_client;
+
+/* Returns NULL when libcurl cannot create a handle. */
+struct http_client *http_client_new(const struct http_options *options);
+void http_client_free(struct http_client *client);
+
+/*
+ * Sends one request and fills *response. method is "GET" or "POST"; body (with
+ * body_length bytes) is sent as-is for POST. headers ends with a {NULL, NULL}
+ * entry and may be NULL. Returns response->failure.
+ */
+enum http_failure http_request(struct http_client *client, const char *method,
+                               const char *url, const char *body,
+                               size_t body_length,
+                               const struct http_header *headers,
+                               struct http_response *response);
+
+/* Percent-encodes every byte outside A-Z a-z 0-9 - . _ ~ into a malloc'd string. */
+char *http_escape(const char *text, size_t length, size_t *out_length);
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * synosh host: parses the command line, sets up the Lua state with the syno
+ * modules, runs -e, -l and the script like lua.c does, reports an uncaught
+ * error as one line and maps it to the documented exit status.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <lua-cjson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "embedded.h"
+#include "lcore.h"
+#include "msg.h"
+
+int luaopen_cjson_safe(lua_State *L);
+
+enum exit_status {
+  EXIT_OK = 0,
+  EXIT_SCRIPT = 1,
+  EXIT_USAGE = 2,
+  EXIT_LOGIN = 3,
+  EXIT_UNREACHABLE = 4,
+};
+
+struct run {
+  int argc;
+  char **argv;
+  struct cli_options *options;
+  int status;   /* exit status decided while running */
+};
+
+static lua_State *running_state;
+
+/* Set by the signal handler: the first Lua instruction after it raises. */
+static void interrupt_hook(lua_State *L, lua_Debug *debug) {
+  (void)debug;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+
+static void on_signal(int signo) {
+  lcore_interrupt = signo;
+  /* A second signal ends the process the default way. */
+  signal(signo, SIG_DFL);
+  if (running_state != NULL)
+    lua_sethook(running_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* Keeps error objects (tables) intact, so the host can read their kind. */
+static int message_handler(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TSTRING && msg_enabled(MSG_DEBUG))
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+  else if (lua_isnoneornil(L, 1))
+    lua_pushliteral(L, "error object is nil");
+  else
+    lua_pushvalue(L, 1);
+  return 1;
+}
+
+static int exit_status_for_kind(const char *kind) {
+  if (kind == NULL)
+    return EXIT_SCRIPT;
+  if (strcmp(kind, "usage") == 0)
+    return EXIT_USAGE;
+  if (strcmp(kind, "auth") == 0 || strcmp(kind, "otp_required") == 0)
+    return EXIT_LOGIN;
+  if (strcmp(kind, "network") == 0 || strcmp(kind, "tls") == 0 || strcmp(kind, "timeout") == 0)
+    return EXIT_UNREACHABLE;
+  return EXIT_SCRIPT;
+}
+
+/* Prints the error on top of the stack as one line and returns its exit status. */
+static int report_error(lua_State *L) {
+  int status = EXIT_SCRIPT;
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "kind");
+    status = exit_status_for_kind(lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  if (lcore_interrupt) {
+    msg_print(MSG_ERROR, "interrupted by %s", lcore_interrupt == SIGTERM ? "SIGTERM" : "SIGINT");
+    return 128 + lcore_interrupt;
+  }
+  const char *text = luaL_tolstring(L, -1, NULL);
+  msg_print(MSG_ERROR, "%s", text);
+  lua_pop(L, 1);
+  if (lua_type(L, -1) == LUA_TTABLE && msg_enabled(MSG_DEBUG)) {
+    lua_getfield(L, -1, "traceback");
+    if (lua_isstring(L, -1))
+      msg_print(MSG_DEBUG, "%s", lua_tostring(L, -1));
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Calls the function under it with nargs arguments; returns the Lua status. */
+static int docall(lua_State *L, int nargs, int nresults) {
+  int base = lua_gettop(L) - nargs;
+  lua_pushcfunction(L, message_handler);
+  lua_insert(L, base);
+  running_state = L;
+  int status = lua_pcall(L, nargs, nresults, base);
+  running_state = NULL;
+  lua_remove(L, base);
+  return status;
+}
+
+/* Runs the loaded chunk (or reports the load error); returns an exit status. */
+static int run_chunk(lua_State *L, int load_status, int nargs) {
+  if (load_status != LUA_OK) {
+    lua_insert(L, -(nargs + 1));
+    lua_pop(L, nargs);
+    int status = report_error(L);
+    lua_pop(L, 1);
+    return load_status == LUA_ERRFILE ? EXIT_USAGE : status;
+  }
+  if (docall(L, nargs, 0) != LUA_OK) {
+    int status = report_error(L);
+    lua_pop(L, 1);
+    return status;
+  }
+  return EXIT_OK;
+}
+
+static int run_require(lua_State *L, const char *module) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  if (docall(L, 1, 1) != LUA_OK) {
+    int status = report_error(L);
+    lua_pop(L, 1);
+    return status;
+  }
+  lua_setglobal(L, module);
+  return EXIT_OK;
+}
+
+/* Builds the global arg table as lua.c does: arg[0] is the script. */
+static void create_arg_table(lua_State *L, int argc, char **argv, int script_index) {
+  int count = argc - script_index - 1;
+  lua_createtable(L, count > 0 ? count : 0, script_index + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script_index);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int push_script_args(lua_State *L, int argc, char **argv, int script_index) {
+  int count = argc - script_index - 1;
+  if (count < 0)
+    return 0;
+  luaL_checkstack(L, count + 3, "too many script arguments");
+  for (int i = script_index + 1; i < argc; i++)
+    lua_pushstring(L, argv[i]);
+  return count;
+}
+
+static void set_string_field(lua_State *L, const char *name, const char *value) {
+  if (value == NULL)
+    return;
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, name);
+}
+
+/* The command-line options, for lua/syno/config.lua, as package.loaded["syno.options"]. */
+static void publish_options(lua_State *L, const struct cli_options *options) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_newtable(L);
+  set_string_field(L, "url", options->url);
+  set_string_field(L, "user", options->user);
+  set_string_field(L, "password_file", options->password_file);
+  set_string_field(L, "otp", options->otp);
+  set_string_field(L, "cacert", options->cacert);
+  set_string_field(L, "profile", options->profile);
+  if (options->timeout) {
+    lua_pushnumber(L, strtod(options->timeout, NULL));
+    lua_setfield(L, -2, "timeout");
+  }
+  if (options->insecure) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "insecure");
+  }
+  if (options->dry_run) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "dry_run");
+  }
+  lua_pushboolean(L, options->verbose);
+  lua_setfield(L, -2, "verbose");
+  lua_pushboolean(L, options->quiet);
+  lua_setfield(L, -2, "quiet");
+  lua_setfield(L, -2, "syno.options");
+  lua_pop(L, 1);
+}
+
+static void shutdown_sessions(lua_State *L);
+
+/* os.exit([code]): logs open sessions out first, so a script that exits early
+   leaves no session behind on the NAS. */
+static int host_exit(lua_State *L) {
+  int status;
+  if (lua_isboolean(L, 1))
+    status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+  else
+    status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+  shutdown_sessions(L);
+  fflush(stdout);
+  fflush(stderr);
+  exit(status);
+}
+
+static void open_libraries(lua_State *L) {
+  luaL_openlibs(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_setfield(L, -2, "cjson");
+  lua_pushcfunction(L, luaopen_cjson_safe);
+  lua_setfield(L, -2, "cjson.safe");
+  lua_pushcfunction(L, luaopen_syno_core);
+  lua_setfield(L, -2, "syno.core");
+  lua_pop(L, 1);
+  embedded_install_searcher(L);
+  lua_getglobal(L, "os");
+  lua_pushcfunction(L, host_exit);
+  lua_setfield(L, -2, "exit");
+  lua_pop(L, 1);
+}
+
+/* Runs syno._shutdown() when syno was loaded: logs every open session out. */
+static void shutdown_sessions(lua_State *L) {
+  lcore_interrupt = 0;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_getfield(L, -1, "syno");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "_shutdown");
+    if (lua_isfunction(L, -1)) {
+      if (docall(L, 0, 0) != LUA_OK) {
+        msg_print(MSG_WARNING, "logout failed: %s", luaL_tolstring(L, -1, NULL));
+        lua_pop(L, 2);
+      }
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 2);
+}
+
+static int run_script(lua_State *L, struct run *run) {
+  const char *script = run->options->script;
+  int from_stdin = script == NULL || strcmp(script, "-") == 0;
+  int load_status = luaL_loadfile(L, from_stdin ? NULL : script);
+  if (load_status == LUA_ERRFILE) {
+    lua_pop(L, 1);
+    if (!from_stdin && access(script, F_OK) != 0)
+      lua_pushfstring(L, "cannot open script %s: no such file", script);
+    else
+      lua_pushfstring(L, "cannot read script %s: %s", from_stdin ? "from standard input" : script,
+                      strerror(errno));
+  }
+  int nargs = load_status == LUA_OK
+                  ? push_script_args(L, run->argc, run->argv, run->options->script_index)
+                  : 0;
+  return run_chunk(L, load_status, nargs);
+}
+
+static int protected_main(lua_State *L) {
+  struct run *run = lua_touserdata(L, 1);
+  struct cli_options *options = run->options;
+  lua_settop(L, 0);
+  open_libraries(L);
+  publish_options(L, options);
+  create_arg_table(L, run->argc, run->argv, options->script_index);
+
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+
+  int status = EXIT_OK;
+  for (int i = 0; i < options->action_count && status == EXIT_OK; i++) {
+    const struct cli_action *action = &options->actions[i];
+    if (action->kind == 'e')
+      status = run_chunk(L, luaL_loadbuffer(L, action->value, strlen(action->value), "=(command line)"), 0);
+    else
+      status = run_require(L, action->value);
+  }
+
+  int stdin_is_script = options->script == NULL && options->action_count == 0 &&
+                        !options->interactive && !isatty(STDIN_FILENO);
+  if (status == EXIT_OK && (options->script != NULL || stdin_is_script))
+    status = run_script(L, run);
+
+  if (status == EXIT_OK && (options->interactive ||
+                            (options->script == NULL && options->action_count == 0 &&
+                             !stdin_is_script))) {
+    msg_print(MSG_ERROR, "the interactive shell is not built yet; "
+                         "run a script (synosh script.lua) or code (synosh -e CODE)");
+    status = EXIT_USAGE;
+  }
+
+  shutdown_sessions(L);
+  run->status = status;
+  return 0;
+}
+
+static void print_version(void) {
+  curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+  printf("synosh %s (%s, libcurl %s, %s)\n", SYNOSH_VERSION, LUA_RELEASE, curl->version,
+         curl->ssl_version ? curl->ssl_version : "no TLS");
+}
+
+int main(int argc, char **argv) {
+  struct cli_options options;
+  char error[512];
+  if (cli_parse(argc, argv, &options, error, sizeof error) != 0) {
+    msg_print(MSG_ERROR, "%s (see synosh --help)", error);
+    return EXIT_USAGE;
+  }
+  if (options.show_help) {
+    fputs(cli_usage, stdout);
+    return EXIT_OK;
+  }
+  if (options.show_version) {
+    print_version();
+    return EXIT_OK;
+  }
+  msg_configure(options.quiet, options.verbose);
+
+  lua_State *L = luaL_newstate();
+  if (L == NULL) {
+    msg_print(MSG_ERROR, "cannot create the Lua state: not enough memory");
+    return EXIT_SCRIPT;
+  }
+  struct run run = {argc, argv, &options, EXIT_OK};
+  lua_pushcfunction(L, protected_main);
+  lua_pushlightuserdata(L, &run);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    msg_print(MSG_ERROR, "%s", lua_tostring(L, -1));
+    run.status = EXIT_SCRIPT;
+  }
+  lua_close(L);
+  fflush(stdout);
+  return run.status;
+}

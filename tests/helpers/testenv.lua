@@ -1,0 +1,230 @@
+-- Test environment for the specs: paths, the DSM simulator as a real process on
+-- 127.0.0.1, and running the synosh binary as a subprocess.
+--
+-- tests/run sets SYNOSH_ROOT (the repository), SYNOSH_BIN (the binary) and
+-- SYNOSH_CERTS (the folder made by tests/helpers/make-certs.sh).
+
+local core = require "syno.core"
+local cjson = require "cjson"
+
+local M = {}
+
+M.root = os.getenv("SYNOSH_ROOT") or "."
+M.bin = os.getenv("SYNOSH_BIN") or (M.root .. "/build/synosh")
+M.certs = os.getenv("SYNOSH_CERTS") or (M.root .. "/build/tests/certs")
+M.fixture = M.root .. "/tests/fixtures/homelab.json"
+
+-- The accounts of tests/fixtures/homelab.json, by account name.
+M.users = {}
+do
+  local file = assert(io.open(M.fixture, "rb"))
+  for _, user in ipairs(cjson.decode(file:read("a")).users) do
+    M.users[user.account] = user
+  end
+  file:close()
+end
+M.user = "admin"
+M.password = M.users.admin.password
+
+--- Quotes text for /bin/sh.
+function M.quote(text)
+  return "'" .. tostring(text):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local file = io.open(path, "rb")
+  if not file then
+    return nil
+  end
+  local text = file:read("a")
+  file:close()
+  return text
+end
+M.read_file = read_file
+
+function M.write_file(path, text, mode)
+  local file = assert(io.open(path, "wb"))
+  file:write(text)
+  file:close()
+  if mode then
+    os.execute("chmod " .. mode .. " " .. M.quote(path))
+  end
+  return path
+end
+
+--- Creates a fresh temporary folder and returns its path.
+function M.tmpdir()
+  local handle = io.popen("mktemp -d /tmp/synosh-test.XXXXXX")
+  local path = handle:read("l")
+  handle:close()
+  return path
+end
+
+local Sim = {}
+Sim.__index = Sim
+
+--- Starts the simulator. options: tls (boolean), fixture (path), args (list of
+-- extra command-line arguments). Returns a Sim with url and control methods.
+function M.start_sim(options)
+  options = options or {}
+  local dir = M.tmpdir()
+  local words = { "python3", M.root .. "/tests/sim/dsm_sim.py", "--port", "0",
+                  "--fixture", options.fixture or M.fixture, "--pull-delay", "0.2" }
+  if options.tls then
+    for _, word in ipairs { "--tls", "--cert", M.certs .. "/server.pem", "--key", M.certs .. "/server.key" } do
+      words[#words + 1] = word
+    end
+  end
+  for _, word in ipairs(options.args or {}) do
+    words[#words + 1] = word
+  end
+  local quoted = {}
+  for i, word in ipairs(words) do
+    quoted[i] = M.quote(word)
+  end
+  local command = string.format("sh -c 'echo $$ > %s/pid; exec \"$@\"' sim %s 2>%s/stderr",
+    dir, table.concat(quoted, " "), dir)
+  local pipe = assert(io.popen(command, "r"))
+  local url = pipe:read("l")
+  if not url then
+    error("the simulator did not start: " .. (read_file(dir .. "/stderr") or ""))
+  end
+  local sim = setmetatable({
+    url = url, dir = dir, pipe = pipe, tls = options.tls,
+    pid = (read_file(dir .. "/pid") or ""):match("%d+"),
+  }, Sim)
+  sim.control = core.http_client { cacert = options.tls and (M.certs .. "/ca.pem") or nil, timeout = 10 }
+  return sim
+end
+
+function Sim:request(method, path, body)
+  local status, text = self.control:request(method, self.url .. path, body and cjson.encode(body) or nil,
+    body and { ["Content-Type"] = "application/json" } or nil)
+  assert(status == 200, string.format("simulator control %s %s failed: %s %s", method, path,
+    tostring(status), tostring(text)))
+  return cjson.decode(text)
+end
+
+function Sim:log()
+  return self:request("GET", "/_sim/log")
+end
+
+--- Returns the log records of /webapi requests for one API method.
+function Sim:calls(api, method)
+  local found = {}
+  for _, record in ipairs(self:log()) do
+    if record.api == api and (method == nil or record.method == method) then
+      found[#found + 1] = record
+    end
+  end
+  return found
+end
+
+function Sim:stats()
+  return self:request("GET", "/_sim/stats")
+end
+
+function Sim:state()
+  return self:request("GET", "/_sim/state")
+end
+
+function Sim:reset()
+  return self:request("POST", "/_sim/reset", {})
+end
+
+function Sim:faults(list)
+  return self:request("POST", "/_sim/faults", setmetatable(list, cjson.array_mt))
+end
+
+function Sim:config(settings)
+  return self:request("POST", "/_sim/config", settings)
+end
+
+function Sim:expire()
+  return self:request("POST", "/_sim/expire", {})
+end
+
+function Sim:stop()
+  if self.pid then
+    os.execute("kill " .. self.pid .. " 2>/dev/null")
+  end
+  self.pipe:close()
+  self.control:close()
+  os.execute("rm -rf " .. M.quote(self.dir))
+end
+
+--- Connection options for the admin account on sim.
+function M.login_options(sim, extra)
+  local options = { url = sim.url, user = M.user, password = M.password, timeout = 10 }
+  if sim.tls then
+    options.cacert = M.certs .. "/ca.pem"
+  end
+  for key, value in pairs(extra or {}) do
+    options[key] = value
+  end
+  return options
+end
+
+--- Opens a session on sim as admin.
+function M.connect(sim, extra)
+  return require("syno").connect(M.login_options(sim, extra))
+end
+
+--- Runs the synosh binary. options: args (list), env (table; the environment
+-- starts empty but for PATH, HOME and XDG folders in a fresh temporary
+-- folder), stdin (text), background (shell commands to run while synosh runs,
+-- with $pid set). Returns {status =, stdout =, stderr =}.
+function M.run(options)
+  local dir = M.tmpdir()
+  local env = {
+    PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
+    XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8",
+  }
+  for key, value in pairs(options.env or {}) do
+    env[key] = value or nil
+  end
+  local assignments = {}
+  for key, value in pairs(env) do
+    if value ~= false then
+      assignments[#assignments + 1] = key .. "=" .. M.quote(value)
+    end
+  end
+  local words = { M.quote(M.bin) }
+  for _, arg in ipairs(options.args or {}) do
+    words[#words + 1] = M.quote(arg)
+  end
+  M.write_file(dir .. "/stdin", options.stdin or "")
+  local command = string.format("env -i %s %s <%s/stdin >%s/stdout 2>%s/stderr",
+    table.concat(assignments, " "), table.concat(words, " "), dir, dir, dir)
+  if options.background then
+    command = string.format("%s & pid=$!; %s; wait $pid", command, options.background)
+  end
+  local script = M.write_file(dir .. "/run.sh", command .. "\necho $? > " .. dir .. "/status\n")
+  os.execute("sh " .. M.quote(script))
+  local result = {
+    status = tonumber(read_file(dir .. "/status")),
+    stdout = read_file(dir .. "/stdout") or "",
+    stderr = read_file(dir .. "/stderr") or "",
+    dir = dir,
+  }
+  if not options.keep then
+    os.execute("rm -rf " .. M.quote(dir))
+  end
+  return result
+end
+
+--- Environment variables that point synosh at sim as admin with a password file.
+function M.sim_env(sim, extra)
+  local dir = M.tmpdir()
+  local password_file = M.write_file(dir .. "/password", M.password .. "\n", "600")
+  local env = { SYNO_URL = sim.url, SYNO_USER = M.user, SYNO_PASSWORD_FILE = password_file }
+  if sim.tls then
+    env.SYNO_CACERT = M.certs .. "/ca.pem"
+  end
+  for key, value in pairs(extra or {}) do
+    env[key] = value
+  end
+  return env
+end
+
+return M

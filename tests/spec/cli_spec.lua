@@ -1,0 +1,388 @@
+-- The synosh binary as a user runs it: options, arg, exit statuses, profiles,
+-- logout at exit and signals.
+local testenv = require "testenv"
+
+local run = testenv.run
+
+describe("command line", function()
+  it("help lists options and exit statuses", function()
+    local result = run { args = { "--help" } }
+    assert.are.equal(0, result.status)
+    assert.matches("--password-file FILE", result.stdout, 1, true)
+    assert.matches("4    the NAS could not be reached", result.stdout, 1, true)
+  end)
+
+  it("version names synosh, Lua and libcurl", function()
+    local result = run { args = { "-v" } }
+    assert.are.equal(0, result.status)
+    assert.matches("^synosh %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libcurl ", result.stdout)
+  end)
+
+  it("unknown option exits 2", function()
+    local result = run { args = { "--bogus" } }
+    assert.are.equal(2, result.status)
+    assert.are.equal("synosh: error: unknown option --bogus (see synosh --help)\n", result.stderr)
+  end)
+
+  it("password option is rejected", function()
+    for _, form in ipairs { { "--password", "secret" }, { "--password=secret" } } do
+      local result = run { args = form }
+      assert.are.equal(2, result.status)
+      assert.matches("--password is not accepted", result.stderr, 1, true)
+      assert.is_nil(result.stderr:find("secret", 1, true))
+    end
+  end)
+
+  it("missing script exits 2", function()
+    local result = run { args = { "/nonexistent/script.lua" } }
+    assert.are.equal(2, result.status)
+    assert.matches("cannot open script /nonexistent/script.lua", result.stderr, 1, true)
+  end)
+
+  it("invalid timeout exits 2", function()
+    local result = run { args = { "--timeout", "soon", "-e", "" } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid --timeout "soon"', result.stderr, 1, true)
+  end)
+
+  it("runs -e chunks in order", function()
+    local result = run { args = { "-e", "x = 1", "-e", "print(x + 1)" } }
+    assert.are.equal(0, result.status)
+    assert.are.equal("2\n", result.stdout)
+  end)
+
+  it("loads a module with -l", function()
+    local result = run { args = { "-l", "cjson", "-e", "print(cjson.encode({1}))" } }
+    assert.are.equal("[1]\n", result.stdout)
+  end)
+
+  it("passes script arguments as arg and ...", function()
+    local dir = testenv.tmpdir()
+    local script = testenv.write_file(dir .. "/args.lua",
+      "print(arg[0], arg[1], arg[2], #arg, select('#', ...), ...)")
+    local result = run { args = { script, "one", "two words" } }
+    assert.are.equal(0, result.status)
+    assert.are.equal(script .. "\tone\ttwo words\t2\t2\tone\ttwo words\n", result.stdout)
+  end)
+
+  it("runs standard input when it is not a terminal", function()
+    local result = run { stdin = "print('from stdin', ...)" }
+    assert.are.equal(0, result.status)
+    assert.are.equal("from stdin\n", result.stdout)
+  end)
+
+  it("runs standard input for -", function()
+    local result = run { args = { "-", "a" }, stdin = "print(...)" }
+    assert.are.equal("a\n", result.stdout)
+  end)
+
+  it("script error exits 1 with one line", function()
+    local result = run { args = { "-e", "error('boom')" } }
+    assert.are.equal(1, result.status)
+    assert.are.equal("synosh: error: (command line):1: boom\n", result.stderr)
+  end)
+
+  it("syntax error exits 1", function()
+    local result = run { args = { "-e", "x = = 1" } }
+    assert.are.equal(1, result.status)
+    assert.matches("^synosh: error: ", result.stderr)
+  end)
+
+  it("os.exit keeps the status", function()
+    assert.are.equal(7, run({ args = { "-e", "os.exit(7)" } }).status)
+    assert.are.equal(1, run({ args = { "-e", "os.exit(false)" } }).status)
+  end)
+
+  it("preloads cjson without package.path", function()
+    local result = run { args = { "-e", "package.path = '' package.cpath = '' print(require('cjson.safe').decode('[1'))" } }
+    assert.are.equal(0, result.status)
+    assert.matches("^nil", result.stdout)
+  end)
+
+  it("package.path overrides embedded modules", function()
+    local dir = testenv.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/syno")
+    testenv.write_file(dir .. "/syno/format.lua", "return {overridden = true}")
+    local result = run { args = { "-e", "package.path = '" .. dir .. "/?.lua' print(require('syno.format').overridden)" } }
+    assert.are.equal("true\n", result.stdout)
+  end)
+end)
+
+describe("exit status", function()
+  local sim, tls_sim
+
+  setup(function()
+    sim = testenv.start_sim()
+    tls_sim = testenv.start_sim { tls = true }
+  end)
+
+  teardown(function()
+    sim:stop()
+    tls_sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+  end)
+
+  local list = { "-e", "print(#require('syno.image').list())" }
+
+  it("is 0 for a successful run", function()
+    local result = run { args = list, env = testenv.sim_env(sim) }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.matches("^%d+\n$", result.stdout)
+  end)
+
+  it("is 3 for a wrong password", function()
+    local env = testenv.sim_env(sim, { SYNO_PASSWORD_FILE = false, SYNO_PASSWORD = "wrong password" })
+    local result = run { args = list, env = env }
+    assert.are.equal(3, result.status)
+    assert.matches("^synosh: error: login to .* as admin failed: no such account or incorrect password", result.stderr)
+    assert.is_nil(result.stderr:find("wrong password", 1, true))
+  end)
+
+  it("is 3 when an OTP is required", function()
+    local env = testenv.sim_env(sim, { SYNO_USER = "otpuser", SYNO_PASSWORD_FILE = false,
+                                       SYNO_PASSWORD = testenv.users.otpuser.password })
+    local result = run { args = list, env = env }
+    assert.are.equal(3, result.status)
+    assert.matches("--otp CODE", result.stderr, 1, true)
+  end)
+
+  it("is 3 for a disabled account", function()
+    local env = testenv.sim_env(sim, { SYNO_USER = "disabled", SYNO_PASSWORD_FILE = false,
+                                       SYNO_PASSWORD = testenv.users.disabled.password })
+    local result = run { args = list, env = env }
+    assert.are.equal(3, result.status)
+  end)
+
+  it("is 4 when nothing listens", function()
+    local env = testenv.sim_env(sim, { SYNO_URL = "http://127.0.0.1:1" })
+    local result = run { args = list, env = env }
+    assert.are.equal(4, result.status)
+    assert.matches("cannot reach http://127.0.0.1:1", result.stderr, 1, true)
+  end)
+
+  it("is 4 for an untrusted certificate", function()
+    local env = testenv.sim_env(tls_sim, { SYNO_CACERT = false })
+    local result = run { args = list, env = env }
+    assert.are.equal(4, result.status)
+    assert.matches("--cacert FILE", result.stderr, 1, true)
+  end)
+
+  it("is 0 with --cacert", function()
+    local env = testenv.sim_env(tls_sim, { SYNO_CACERT = false })
+    local result = run { args = { "--cacert", testenv.certs .. "/ca.pem", table.unpack(list) }, env = env }
+    assert.are.equal(0, result.status, result.stderr)
+  end)
+
+  it("warns once with --insecure", function()
+    local env = testenv.sim_env(tls_sim, { SYNO_CACERT = false })
+    local result = run { args = { "--insecure", "-e",
+      "local image = require('syno.image') image.list() image.list() print('ok')" }, env = env }
+    assert.are.equal(0, result.status, result.stderr)
+    local _, count = result.stderr:gsub("TLS certificate of .- is not verified", "")
+    assert.are.equal(1, count)
+  end)
+
+  it("is 4 when the request times out", function()
+    sim:faults { { kind = "delay", seconds = 3, api = "SYNO.Docker.Image" } }
+    local result = run { args = { "--timeout", "1", table.unpack(list) }, env = testenv.sim_env(sim) }
+    assert.are.equal(4, result.status)
+    assert.matches("timed out", result.stderr, 1, true)
+  end)
+
+  it("is 1 for an uncaught API error", function()
+    sim:faults { { kind = "dsm_error", code = 105, api = "SYNO.Docker.Image" } }
+    local result = run { args = list, env = testenv.sim_env(sim) }
+    assert.are.equal(1, result.status)
+    assert.are.equal("synosh: error: SYNO.Docker.Image list failed: DSM error 105 (session has no permission)\n",
+      result.stderr)
+  end)
+
+  it("is 1 for an HTML answer", function()
+    sim:faults { { kind = "html", api = "SYNO.Docker.Image" } }
+    local result = run { args = list, env = testenv.sim_env(sim) }
+    assert.are.equal(1, result.status)
+    assert.matches("text/html", result.stderr, 1, true)
+  end)
+
+  it("is 2 for an invalid reference", function()
+    local result = run { args = { "-e", "require('syno.image').delete('Nginx:1.25')" }, env = testenv.sim_env(sim) }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid reference "Nginx:1.25"', result.stderr, 1, true)
+    assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
+  end)
+
+  it("is 2 without a URL", function()
+    local result = run { args = list }
+    assert.are.equal(2, result.status)
+    assert.matches("no NAS URL", result.stderr, 1, true)
+  end)
+
+  it("is 2 without a password and a terminal", function()
+    local env = testenv.sim_env(sim, { SYNO_PASSWORD_FILE = false })
+    local result = run { args = list, env = env }
+    assert.are.equal(2, result.status)
+    assert.matches("no password for admin", result.stderr, 1, true)
+  end)
+end)
+
+describe("logout at exit", function()
+  local sim
+
+  setup(function()
+    sim = testenv.start_sim()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+  end)
+
+  local function assert_logged_out()
+    local stats = sim:stats()
+    assert.are.equal(1, stats.logins)
+    assert.are.equal(1, stats.logouts)
+    assert.are.equal(0, stats.sessions)
+  end
+
+  it("happens at a normal end", function()
+    local result = run { args = { "-e", "require('syno.image').list()" }, env = testenv.sim_env(sim) }
+    assert.are.equal(0, result.status, result.stderr)
+    assert_logged_out()
+  end)
+
+  it("happens after an uncaught error", function()
+    local result = run { args = { "-e", "require('syno.image').list() error('boom')" }, env = testenv.sim_env(sim) }
+    assert.are.equal(1, result.status)
+    assert_logged_out()
+  end)
+
+  it("happens after os.exit", function()
+    local result = run { args = { "-e", "require('syno.image').list() os.exit(3)" }, env = testenv.sim_env(sim) }
+    assert.are.equal(3, result.status)
+    assert_logged_out()
+  end)
+
+  for _, signal in ipairs { { "INT", 130 }, { "TERM", 143 } } do
+    it("happens on SIG" .. signal[1] .. " during a slow call", function()
+      sim:faults { { kind = "delay", seconds = 5, api = "SYNO.Docker.Image" } }
+      local started = os.time()
+      local result = run {
+        args = { "-e", "require('syno.image').list()" }, env = testenv.sim_env(sim),
+        background = "sleep 1; kill -" .. signal[1] .. " $pid",
+      }
+      assert.are.equal(signal[2], result.status)
+      assert.matches("interrupted by SIG" .. signal[1], result.stderr, 1, true)
+      assert.is_true(os.time() - started < 4)
+      assert_logged_out()
+    end)
+  end
+end)
+
+describe("settings", function()
+  local sim
+
+  setup(function()
+    sim = testenv.start_sim()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  local show = { "-e", "local s = require('syno').session() print(s.url, s.user, s.dry_run)" }
+
+  local function write_profiles(text)
+    local dir = testenv.tmpdir()
+    os.execute("mkdir -p " .. dir .. "/synosh")
+    testenv.write_file(dir .. "/synosh/config.lua", text)
+    return dir
+  end
+
+  it("flags beat environment beat profile", function()
+    local config = write_profiles([[return {
+      home = { url = "http://profile.invalid:5000", user = "from-profile", dry_run = true },
+    }]])
+    local base_env = { XDG_CONFIG_HOME = config, SYNO_PROFILE = "home" }
+    local result = run { args = show, env = base_env }
+    assert.are.equal("http://profile.invalid:5000\tfrom-profile\ttrue\n", result.stdout)
+
+    base_env.SYNO_USER = "from-env"
+    result = run { args = show, env = base_env }
+    assert.are.equal("http://profile.invalid:5000\tfrom-env\ttrue\n", result.stdout)
+
+    result = run { args = { "--user", "from-flag", "--url", "http://flag.invalid", table.unpack(show) }, env = base_env }
+    assert.are.equal("http://flag.invalid\tfrom-flag\ttrue\n", result.stdout)
+  end)
+
+  it("default profile applies without --profile", function()
+    local config = write_profiles([[return { default = { url = "http://default.invalid", user = "d" } }]])
+    local result = run { args = show, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal("http://default.invalid\td\tfalse\n", result.stdout)
+  end)
+
+  it("profile reads its password file", function()
+    local dir = testenv.tmpdir()
+    local password_file = testenv.write_file(dir .. "/pass", testenv.password .. "\n", "600")
+    local config = write_profiles(string.format(
+      [[return { nas = { url = %q, user = "admin", password_file = %q } }]], sim.url, password_file))
+    local result = run { args = { "--profile", "nas", "-e", "print(#require('syno.image').list() > 0)" },
+                         env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.are.equal("true\n", result.stdout)
+    assert.are.equal("", result.stderr)
+  end)
+
+  it("unknown profile exits 2", function()
+    local config = write_profiles([[return { home = { url = "http://x.invalid" } }]])
+    local result = run { args = { "--profile", "work", table.unpack(show) }, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches('profile "work" not found in .* %(profiles: home%)', result.stderr)
+  end)
+
+  it("profile with a typo exits 2", function()
+    local config = write_profiles([[return { home = { ulr = "http://x.invalid" } }]])
+    local result = run { args = { "--profile", "home", table.unpack(show) }, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches('unknown setting "ulr" in profile "home"', result.stderr, 1, true)
+  end)
+
+  it("profile with a password exits 2", function()
+    local config = write_profiles([[return { home = { url = "http://x.invalid", password = "hunter2" } }]])
+    local result = run { args = { "--profile", "home", table.unpack(show) }, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches("password_file", result.stderr, 1, true)
+    assert.is_nil(result.stderr:find("hunter2", 1, true))
+  end)
+
+  it("broken profile file exits 2", function()
+    local config = write_profiles("return {")
+    local result = run { args = show, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches("invalid profile file", result.stderr, 1, true)
+  end)
+
+  it("SYNO_DRY_RUN=1 turns dry run on", function()
+    local result = run { args = show, env = { SYNO_DRY_RUN = "1", SYNO_URL = "http://x.invalid", SYNO_USER = "u" } }
+    assert.matches("\ttrue\n$", result.stdout)
+  end)
+
+  it("invalid SYNO_TIMEOUT exits 2", function()
+    local result = run { args = show, env = { SYNO_TIMEOUT = "abc" } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid SYNO_TIMEOUT="abc"', result.stderr, 1, true)
+  end)
+
+  it("warns about a password file others can read", function()
+    local env = testenv.sim_env(sim)
+    os.execute("chmod 644 " .. testenv.quote(env.SYNO_PASSWORD_FILE))
+    local result = run { args = { "-e", "require('syno.image').list()" }, env = env }
+    assert.are.equal(0, result.status)
+    assert.matches("is readable by other users %(mode 0644%); run: chmod 600", result.stderr)
+  end)
+end)
