@@ -543,6 +543,7 @@ class DocumentDialect:
         if image is None and tag == NONE_NAME and IMAGE_ID_PATTERN.fullmatch(repository):
             # A dangling image has no name, so it is deleted by id, as `docker rmi <id>` does.
             image = call.inventory.find_dangling(repository)
+        if image is None:
             raise DsmError(ERR_IMAGE_NOT_FOUND, f"no image {repository}:{tag}")
         users = call.inventory.containers_using(repository, tag)
         if users and not force:

@@ -228,6 +228,55 @@ describe("exit status", function()
   end)
 end)
 
+describe("secrets", function()
+  local sim
+
+  setup(function()
+    sim = testenv.start_sim()
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  it("never appear in output, URLs or argv", function()
+    local script = [[
+      local syno = require "syno"
+      local image = require "syno.image"
+      image.list()
+      image.delete("redis:7.2")
+      image.registry.add{name = "team", url = "https://registry.lan:5000", username = "ci",
+                         password = "registry-secret"}
+      print(syno.default(), syno.default().session)
+      local ok, err = pcall(syno.connect, {password = "wrong-secret"})
+      print(err)
+    ]]
+    local env = testenv.sim_env(sim)
+    local result = run { args = { "--verbose", "-e", script }, env = env }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.matches("POST " .. sim.url .. "/webapi/entry.cgi (SYNO.API.Auth login)", result.stderr, 1, true)
+
+    local secrets = { testenv.password, "registry-secret", "wrong-secret" }
+    for _, record in ipairs(sim:log()) do
+      if record.headers.Cookie then
+        secrets[#secrets + 1] = record.headers.Cookie:match("id=([^;]+)")
+      end
+      if record.headers["X-SYNO-TOKEN"] then
+        secrets[#secrets + 1] = record.headers["X-SYNO-TOKEN"]
+      end
+    end
+    assert.is_true(#secrets > 3)
+    for _, secret in ipairs(secrets) do
+      assert.is_nil(result.stdout:find(secret, 1, true), "stdout shows a secret")
+      assert.is_nil(result.stderr:find(secret, 1, true), "stderr shows a secret")
+      for _, record in ipairs(sim:log()) do
+        assert.is_nil(record.raw_query:find(secret, 1, true), "a URL shows a secret")
+        assert.is_nil(record.path:find(secret, 1, true), "a URL shows a secret")
+      end
+    end
+  end)
+end)
+
 describe("logout at exit", function()
   local sim
 

@@ -167,6 +167,43 @@ for _, transport in ipairs { "http", "https" } do
       assert.are.equal("true", sim:calls("SYNO.Docker.Image", "delete")[1].body.force)
     end)
 
+    it("delete takes a dangling image record by id", function()
+      local dangling
+      for _, item in ipairs(nas.image.list()) do
+        if item.repository == "<none>" then
+          dangling = item
+        end
+      end
+      assert.is_true(nas.image.delete(dangling))
+      local call = sim:calls("SYNO.Docker.Image", "delete")[1]
+      assert.are.equal(dangling.id, call.body.repository)
+      assert.are.equal("<none>", call.body.tag)
+      for _, item in ipairs(sim:state().images) do
+        assert.are_not.equal(dangling.id, item.id)
+      end
+    end)
+
+    it("delete takes a tagged image record", function()
+      local images = nas.image.list()
+      local target
+      for _, item in ipairs(images) do
+        if item.repository == "alpine" and item.tag == "3.18" then
+          target = item
+        end
+      end
+      assert.is_true(nas.image.delete(target))
+      local call = sim:calls("SYNO.Docker.Image", "delete")[1]
+      assert.are.equal("alpine", call.body.repository)
+      assert.are.equal("3.18", call.body.tag)
+    end)
+
+    it("delete of an image in use raises", function()
+      local ok, err = pcall(nas.image.delete, "postgres:15")
+      assert.is_false(ok)
+      assert.are.equal("api", err.kind)
+      assert.are.equal(1002, err.code)
+    end)
+
     it("delete rejects unknown options", function()
       local ok, err = pcall(nas.image.delete, "redis:7.2", { forse = true })
       assert.is_false(ok)
@@ -183,6 +220,13 @@ for _, transport in ipairs { "http", "https" } do
       local call = sim:calls("SYNO.Docker.Image.Search", "search")[1]
       assert.are.equal("GET", call.http_method)
       assert.are.equal("nginx", call.query.query)
+    end)
+
+    it("search encodes the query strictly", function()
+      nas.image.search("a b+c&d#e%f/ü")
+      local call = sim:calls("SYNO.Docker.Image.Search", "search")[1]
+      assert.are.equal("a b+c&d#e%f/ü", call.query.query)
+      assert.matches("query=a%20b%2Bc%26d%23e%25f%2F%C3%BC", call.raw_query, 1, true)
     end)
 
     it("search passes the registry option", function()

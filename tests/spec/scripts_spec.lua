@@ -109,6 +109,20 @@ describe("scripts", function()
     assert.matches("deleted %d+ images", result.stdout)
   end)
 
+  it("cleanup deletes dangling images", function()
+    local result = testenv.run { args = { cleanup, "--keep", "5" }, env = testenv.sim_env(sim) }
+    assert.are.equal(0, result.status, result.stderr)
+    for _, item in ipairs(sim:state().images) do
+      assert.are_not.equal("<none>", item.repository)
+    end
+  end)
+
+  it("cleanup keeps dangling images with --no-dangling", function()
+    local result = testenv.run { args = { cleanup, "--keep", "5", "--no-dangling" }, env = testenv.sim_env(sim) }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
+  end)
+
   it("cleanup never deletes DSM images", function()
     testenv.run { args = { cleanup, "--keep", "0" }, env = testenv.sim_env(sim) }
     for _, item in ipairs(sim:state().images) do
