@@ -213,6 +213,46 @@ function M.run(options)
   return result
 end
 
+--- Runs the synosh binary in a pseudo-terminal through tests/helpers/pty_run.py.
+-- options: args, env (as for run), dialog (list of {expect =, send =}).
+-- Returns {status =, output =} where output is the terminal transcript.
+function M.run_pty(options)
+  local dir = M.tmpdir()
+  local words = { "python3", M.root .. "/tests/helpers/pty_run.py" }
+  for index, step in ipairs(options.dialog or {}) do
+    local path = M.write_file(string.format("%s/send%d", dir, index), step.send .. "\n", "600")
+    for _, word in ipairs { "--expect", step.expect, "--send-file", path } do
+      words[#words + 1] = word
+    end
+  end
+  words[#words + 1] = "--"
+  words[#words + 1] = M.bin
+  for _, arg in ipairs(options.args or {}) do
+    words[#words + 1] = arg
+  end
+  local env = {
+    PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
+    XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8", TERM = "dumb",
+  }
+  for key, value in pairs(options.env or {}) do
+    env[key] = value or nil
+  end
+  local assignments = {}
+  for key, value in pairs(env) do
+    assignments[#assignments + 1] = key .. "=" .. M.quote(value)
+  end
+  local quoted = {}
+  for index, word in ipairs(words) do
+    quoted[index] = M.quote(word)
+  end
+  local command = string.format("env -i %s %s >%s/output 2>&1 </dev/null; echo $? >%s/status",
+    table.concat(assignments, " "), table.concat(quoted, " "), dir, dir)
+  os.execute(command)
+  local result = { status = tonumber(read_file(dir .. "/status")), output = read_file(dir .. "/output") or "" }
+  os.execute("rm -rf " .. M.quote(dir))
+  return result
+end
+
 --- Environment variables that point synosh at sim as admin with a password file.
 function M.sim_env(sim, extra)
   local dir = M.tmpdir()

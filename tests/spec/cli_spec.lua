@@ -220,6 +220,17 @@ describe("exit status", function()
     assert.matches("no NAS URL", result.stderr, 1, true)
   end)
 
+  it("asks for the password on a terminal", function()
+    local env = testenv.sim_env(sim, { SYNO_PASSWORD_FILE = false })
+    local result = testenv.run_pty {
+      args = { "-e", "print('images: ' .. #require('syno.image').list())" }, env = env,
+      dialog = { { expect = "Password for admin at " .. sim.url .. ": ", send = testenv.password } },
+    }
+    assert.are.equal(0, result.status, result.output)
+    assert.matches("images: %d+", result.output)
+    assert.is_nil(result.output:find(testenv.password, 1, true))
+  end)
+
   it("is 2 without a password and a terminal", function()
     local env = testenv.sim_env(sim, { SYNO_PASSWORD_FILE = false })
     local result = run { args = list, env = env }
