@@ -30,7 +30,7 @@ static int search_embedded(lua_State *L) {
 void embedded_install_searcher(lua_State *L) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "searchers");
-  /* Shift entries 3.. up by one and put ours at 3: after preload and Lua files. */
+  /* Entries from 3 on move up by one, so ours runs after preload and Lua files. */
   lua_Integer count = (lua_Integer)luaL_len(L, -1);
   for (lua_Integer i = count; i >= 3; i--) {
     lua_rawgeti(L, -1, i);

@@ -1,6 +1,6 @@
 /*
  * syno.core: HTTP client handles, percent-encoding, terminal helpers and the
- * message helpers. Functions here return values or raise; they never print,
+ * message helpers. Functions here return values or raise, and none prints
  * except core.message, which is the one way Lua code reaches the host's output.
  *
  * Error convention: a misused argument raises (luaL_argerror). A failure of the
@@ -82,7 +82,7 @@ static const char *const failure_kinds[] = {
 /*
  * client:request(method, url [, body [, headers]])
  *   --> status, body, content_type
- *   --> nil, kind, message, curl_code   when no HTTP answer arrived
+ *   --> nil, kind, message, curl_code   when no HTTP response arrived
  */
 static int client_request(lua_State *L) {
   client_handle *handle = check_client(L);
@@ -126,7 +126,7 @@ static int client_request(lua_State *L) {
   return 3;
 }
 
-/* Shared by close, __gc and __close; closing twice is harmless. */
+/* Shared by close, __gc and __close. Closing twice is harmless. */
 static int client_close(lua_State *L) {
   client_handle *handle = luaL_checkudata(L, 1, CLIENT_TYPE);
   http_client_free(handle->client);

@@ -150,7 +150,7 @@ local function transport_error(self, kind, detail, where, context)
 end
 
 --- Sends one request and returns the decoded envelope's data. Raises on
--- transport failures, non-JSON answers and success=false.
+-- transport failures, non-JSON responses and success=false.
 -- request: api, method, version, path, http ("GET" or "POST"), names (ordered
 -- parameter names), values, during_login.
 function Session:send(request)
@@ -198,7 +198,7 @@ function Session:decode(status, body, content_type, request, where)
   local function protocol_error(problem)
     errors.raise {
       kind = "protocol", http_status = status, api = request.api, method = request.method,
-      message = string.format("%s: %s answered HTTP %d (%s) %s, starting %s; check that --url "
+      message = string.format("%s: %s returned HTTP %d (%s) %s, starting %s; check that --url "
         .. "points at DSM itself (port 5000 or 5001), not at a proxy or login portal",
         where, url, status, content_type ~= "" and content_type or "no content type",
         problem, excerpt(body)),

@@ -79,7 +79,7 @@ M.login = {
 
 --- Codes of the SYNO.Docker.Image APIs.
 -- NOTE: the image API document lists no error codes. These are the codes the
--- bundled simulator answers with; a real NAS may use others.
+-- bundled simulator returns, and a real NAS may use others.
 M.docker = {
   [1001] = "image not found",
   [1002] = "image is used by a container",

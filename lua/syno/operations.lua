@@ -12,7 +12,7 @@ M.dialects = {
   document = require "syno.dialect.document",
 }
 
--- What a write returns under dry run, as if it had succeeded.
+-- Return values of the writes under dry run, as if they had succeeded.
 local dry_run_results = { pull = "dry-run", delete = true, registry_add = true }
 
 local function usage(message)
@@ -115,7 +115,7 @@ end
 
 --- Resolves the image arguments of get, pull and delete: (reference),
 -- (repository, tag) or (image record from list). Returns repository, tag and
--- the display name; the image's id stands in for a dangling image's name.
+-- the display name. A dangling image is named by its id.
 local function target(where, first, second)
   if type(first) == "table" then
     local repository, tag, id = first.repository, first.tag, first.id
