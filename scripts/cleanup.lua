@@ -38,11 +38,13 @@ while i <= #args do
       i = i + 1
       value = args[i]
     end
-    local keep = math.tointeger(tonumber(value))
-    if not keep or keep < 0 then
-      fail_usage(string.format("invalid --keep %q: give a whole number >= 0", tostring(value)))
+    if value == nil then
+      fail_usage("--keep needs a number, such as --keep 3")
     end
-    options.keep = keep
+    if not value:match("^%d+$") then
+      fail_usage(string.format("invalid --keep %q: give a whole number >= 0", value))
+    end
+    options.keep = math.tointeger(tonumber(value))
   elseif option == "--no-dangling" then
     options.dangling = false
   elseif option == "--dry-run" then
@@ -61,21 +63,21 @@ local images = nas.image.list()
 local plan = policy.plan(images, { keep = options.keep, dangling = options.dangling })
 local now = os.time()
 
-print(string.format("cleanup plan for %s: keep the %d newest tags per repository, %s%s",
-  nas:info().url, options.keep,
+print(string.format("cleanup plan for %s: keep the newest %d tag%s per repository, %s%s",
+  nas:info().url, options.keep, options.keep == 1 and "" or "s",
   options.dangling and "delete dangling images" or "keep dangling images",
   options.dry_run and " (dry run: nothing is deleted)" or ""))
 
-local planned_count, planned_bytes = 0, 0
+local planned_count = 0
 for _, entry in ipairs(plan) do
   if entry.action == "delete" then
     planned_count = planned_count + 1
-    planned_bytes = planned_bytes + (tonumber(entry.image.size) or 0)
   end
   print(string.format("  %-6s %-48s %10s  %-14s %s", entry.action, entry.name,
     format.size(entry.image.size), format.age(entry.image.created, now), entry.reason))
 end
-print(string.format("plan: delete %d of %d images (%s)", planned_count, #plan, format.size(planned_bytes)))
+print(string.format("plan: delete %d of %d images, freeing %s", planned_count, #plan,
+  format.size(policy.bytes_freed(plan, policy.deletions(plan)))))
 
 local report = policy.execute(plan, nas.image, {
   on_failed = function(entry, err)

@@ -136,7 +136,8 @@ static int parse_long_option(int argc, char **argv, int *index, struct cli_optio
         return fail(error, error_size, "option %s needs a non-empty value", option->name);
       if (option->offset == offsetof(struct cli_options, timeout) && !valid_timeout(value))
         return fail(error, error_size,
-                    "invalid --timeout \"%s\": give a number of seconds greater than 0", value);
+                    "invalid --timeout \"%s\": give a number of seconds greater than 0 "
+                    "and at most 86400 (a day), such as 30", value);
       *(const char **)((char *)options + option->offset) = value;
       return 0;
     }

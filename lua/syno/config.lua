@@ -98,6 +98,11 @@ function M.load_profile(name, path)
     return {}
   end
   file:close()
+  local mode = require("syno.core").file_mode(path)
+  if mode and mode & 0x12 ~= 0 then
+    require("syno.core").message("warning", string.format("profile file %s is writable by other "
+      .. "users (mode %04o), who could point synosh at another NAS; run: chmod go-w %s", path, mode, path))
+  end
 
   local chunk, message = loadfile(path, "t", { os = { getenv = os.getenv } })
   if not chunk then

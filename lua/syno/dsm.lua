@@ -59,8 +59,17 @@ function M.normalize_url(url)
     errors.raise { kind = "usage", message = string.format("invalid NAS URL %q: missing host", url) }
   end
   if host:find("@", 1, true) then
+    -- The URL is not repeated: it contains a password.
+    errors.raise { kind = "usage", message = "invalid NAS URL: credentials do not belong in the "
+      .. "URL; give the account with --user and the password with --password-file" }
+  end
+  local port = host:match(":(%d+)$")
+  if port and (tonumber(port) < 1 or tonumber(port) > 65535) then
     errors.raise { kind = "usage", message = string.format(
-      "invalid NAS URL %q: credentials do not belong in the URL; use --user and --password-file", url) }
+      "invalid NAS URL %q: port %s is outside 1 to 65535", url, port) }
+  elseif not port and host:find(":[^%]]*$") and not host:match("^%[.*%]$") then
+    errors.raise { kind = "usage", message = string.format(
+      "invalid NAS URL %q: the port must be a number", url) }
   end
   path = path:gsub("/+$", "")
   if path ~= "" then
@@ -99,6 +108,19 @@ function M.new(options)
     end
     return password
   end
+  self.cacert = options.cacert
+  if options.cacert then
+    local file, message = io.open(options.cacert, "r")
+    if not file then
+      errors.raise { kind = "usage", message = string.format("cannot read --cacert file: %s", message) }
+    end
+    file:close()
+  end
+  local host = self.url:match("^http://%[?([^%]/]-)%]?:?%d*$")
+  if host and not (host == "localhost" or host:match("^127%.") or host == "::1") then
+    log("warning", string.format("%s uses http://, so the password crosses the network "
+      .. "unencrypted; use https:// (DSM's default HTTPS port is 5001)", self.url))
+  end
   if options.insecure and self.url:match("^https:") then
     log("warning", string.format("--insecure: the TLS certificate of %s is not verified", self.url))
   end
@@ -119,18 +141,36 @@ function Session:__tostring()
   return string.format("DSM session %s@%s (%s)", self.user, self.url, state)
 end
 
--- Quotes the start of a body for an error message: printable, at most 80 bytes.
+-- Fields whose values are secrets; an excerpt of a body never shows them.
+local secret_fields = { "sid", "synotoken", "did", "device_id", "passwd", "password", "_sid" }
+
+-- Quotes the start of a body for an error message: printable, at most 80
+-- bytes, with the values of secret fields replaced (even when cut short).
 local function excerpt(body)
-  local text = body:sub(1, 80):gsub("[%c]", " "):gsub("%s+", " ")
+  local text = body:sub(1, 80)
+  for _, field in ipairs(secret_fields) do
+    text = text:gsub('("' .. field .. '"%s*:%s*")[^"]*"?', '%1<hidden>"')
+  end
+  text = text:gsub("[%c]", " "):gsub("%s+", " ")
   if #body > 80 then
     text = text .. "..."
   end
   return string.format("%q", text)
 end
 
-local function transport_error(self, kind, detail, where, context)
+-- libcurl's code for a CA file it cannot use (CURLE_SSL_CACERT_BADFILE).
+local CURLE_SSL_CACERT_BADFILE = 77
+
+local function transport_error(self, kind, detail, where, context, curl_code)
   local message
-  if kind == "tls" then
+  if kind == "tls" and curl_code == CURLE_SSL_CACERT_BADFILE then
+    kind = "usage"
+    message = string.format("invalid --cacert file %s: %s; give a PEM file with the NAS's "
+      .. "certificate or the CA that signed it", tostring(self.cacert), detail)
+  elseif kind == "tls" and detail:find("wrong version number", 1, true) then
+    message = string.format("TLS connection to %s failed: %s; the port seems to serve plain "
+      .. "HTTP, so use http:// or the HTTPS port (DSM's default is 5001)", self.url, detail)
+  elseif kind == "tls" then
     message = string.format("TLS connection to %s failed: %s; if the NAS uses a self-signed "
       .. "certificate, pass --cacert FILE with its certificate (or --insecure to skip verification)",
       self.url, detail)
@@ -143,8 +183,11 @@ local function transport_error(self, kind, detail, where, context)
     message = string.format("invalid NAS URL %s: %s", self.url, detail)
   else
     kind = "network"
-    message = string.format("cannot reach %s (%s): %s; check --url and that DSM is running",
-      self.url, where, detail)
+    local hint = "check --url and that DSM is running"
+    if self.url:match("^http:") then
+      hint = hint .. " (if the port serves HTTPS, such as DSM's 5001, use https://)"
+    end
+    message = string.format("cannot reach %s (%s): %s; %s", self.url, where, detail, hint)
   end
   errors.raise { kind = kind, message = message, api = context.api, method = context.method }
 end
@@ -186,9 +229,9 @@ function Session:send(request)
     log("debug", string.format("%s %s/webapi/%s (%s)", request.http, self.url, request.path, where))
   end
   self.requests = self.requests + 1
-  local status, text, content_type = self.http:request(request.http, url, body, headers)
+  local status, text, content_type, curl_code = self.http:request(request.http, url, body, headers)
   if not status then
-    transport_error(self, text, content_type, where, request)
+    transport_error(self, text, content_type, where, request, curl_code)
   end
   return self:decode(status, text, content_type, request, where)
 end
@@ -276,7 +319,10 @@ function Session:api_version(api, min_version, max_version)
 end
 
 local function login_hint(code, self)
-  if code == 400 then
+  if code == 403 and self.otp_used then
+    return "the session was lost and the two-step code given earlier was already used; "
+      .. "run again with a new code"
+  elseif code == 400 then
     return string.format("check the password for %s", self.user)
   elseif code == 403 then
     return "pass --otp CODE with a current code from the authenticator app"
@@ -296,7 +342,8 @@ end
 --- Logs in with SYNO.API.Auth; keeps the SID and synotoken.
 function Session:login()
   if self.closed then
-    errors.raise { kind = "usage", message = string.format("%s is closed", tostring(self)) }
+    errors.raise { kind = "usage", message = string.format(
+      "the session of %s at %s is closed; open a new one with syno.connect", self.user, self.url) }
   end
   local path, version = self:api_version("SYNO.API.Auth", 1, MAX_AUTH_VERSION)
   if not path then
@@ -304,7 +351,7 @@ function Session:login()
       "%s does not offer SYNO.API.Auth; check that --url points at DSM", self.url) }
   end
   local password = self.password()
-  if password == nil then
+  if password == nil or password == "" then
     errors.raise { kind = "usage", message = string.format("no password for %s on %s: pass "
       .. "--password-file FILE, or set SYNO_PASSWORD_FILE or SYNO_PASSWORD", self.user, self.url) }
   end
@@ -328,8 +375,10 @@ function Session:login()
   self.sid = data.sid
   self.synotoken = type(data.synotoken) == "string" and data.synotoken or nil
   self.device_id = data.device_id or data.did
-  -- A one-time code cannot be used twice; a re-login must not resend it.
-  self.otp = nil
+  -- A one-time code cannot be used twice, so a re-login must not resend it.
+  if self.otp then
+    self.otp, self.otp_used = nil, true
+  end
   return true
 end
 
@@ -434,13 +483,17 @@ function Session:close()
   if self.closed then
     return true
   end
+  if core.interrupted() then
+    -- No request can start now; the host logs out once the signal is handled.
+    return nil, errors.new { kind = "interrupted", message = "logout postponed by an interrupt" }
+  end
   self.closed = true
   local ok, err = true, nil
   if self.sid then
-    local path, version = self.apis["SYNO.API.Auth"].path, nil
-    version = math.min(math.tointeger(self.apis["SYNO.API.Auth"].maxVersion) or 1, MAX_AUTH_VERSION)
+    local auth = self.apis["SYNO.API.Auth"]
+    local version = math.min(math.tointeger(auth.maxVersion) or 1, MAX_AUTH_VERSION)
     ok, err = pcall(self.send, self, {
-      api = "SYNO.API.Auth", method = "logout", version = version, path = path, http = "POST",
+      api = "SYNO.API.Auth", method = "logout", version = version, path = auth.path, http = "POST",
     })
     self.sid, self.synotoken = nil, nil
   end

@@ -19,6 +19,8 @@ Error.__tostring = function(err)
 end
 
 M.Error = Error
+-- The host looks the metatable up here to build "interrupted" errors in C.
+debug.getregistry()["syno.Error"] = Error
 
 --- Creates an error object from a table of fields (kind and message required).
 function M.new(fields)

@@ -46,8 +46,11 @@ local function read_password_file(path)
   if not file then
     usage(string.format("cannot read password file: %s", message))
   end
-  local line = file:read("l")
+  local line, read_error = file:read("l")
   file:close()
+  if read_error then
+    usage(string.format("cannot read password file %s: %s", path, read_error))
+  end
   if line then
     line = line:gsub("\r$", "")
   end
@@ -102,8 +105,14 @@ local function new_connection(options)
 end
 
 function Connection:close()
-  open_sessions[self.session] = nil
-  return self.session:close()
+  local ok, err = self.session:close()
+  if self.session.closed then
+    open_sessions[self.session] = nil
+  end
+  if not ok then
+    return nil, err
+  end
+  return true
 end
 Connection.__close = Connection.close
 
@@ -123,9 +132,10 @@ function Connection:__tostring()
   return tostring(self.session)
 end
 
+-- The options of syno.connect and their types.
 local connect_options = {
-  url = true, user = true, password = true, password_file = true, otp = true,
-  cacert = true, insecure = true, timeout = true, dry_run = true,
+  url = "string", user = "string", password = "string", password_file = "string", otp = "string",
+  cacert = "string", insecure = "boolean", timeout = "number", dry_run = "boolean",
 }
 
 --- Opens a session and logs in. Options not given come from the command line,
@@ -135,10 +145,18 @@ function syno.connect(options)
     usage("syno.connect: expected a table of options")
   end
   options = options or {}
-  for key in pairs(options) do
-    if not connect_options[key] then
+  for key, value in pairs(options) do
+    local expected = connect_options[key]
+    if not expected then
       usage(string.format("syno.connect: unknown option %q", tostring(key)))
     end
+    if type(value) ~= expected then
+      usage(string.format("syno.connect: option %s must be a %s, got %s", key, expected, type(value)))
+    end
+  end
+  if options.timeout and options.timeout <= 0 then
+    usage(string.format("syno.connect: timeout must be a number of seconds greater than 0, got %s",
+      tostring(options.timeout)))
   end
   local merged = {}
   for key, value in pairs(settings) do

@@ -56,8 +56,24 @@ local function encode(value)
   return value
 end
 
+-- Hints for DSM codes that the caller can act on, by operation.
+local hints = {
+  [1001] = "check the name with image.list()",
+  [1002] = "a container uses it; remove the container first, or pass {force = true}",
+  [1003] = "a registry of that name exists already; choose another name",
+}
+
+-- Adds the target and a hint to an error object from a DSM call.
+local function explain(err, description)
+  if errors.is(err) and err.code and description then
+    local hint = hints[err.code]
+    err.message = string.format("cannot %s: %s%s", description, err.message, hint and ("; " .. hint) or "")
+  end
+  return err
+end
+
 --- Runs operation name with values (parameter name = Lua value) on session.
--- description names the target for the dry-run line, such as "delete nginx:1.25".
+-- description names the target for messages, such as "delete nginx:1.25".
 function M.invoke(session, name, values, description)
   local dialect = M.dialect(session)
   local operation = dialect.operations[name]
@@ -74,12 +90,32 @@ function M.invoke(session, name, values, description)
   for _, param in ipairs(operation.params) do
     encoded[param] = encode(values[param])
   end
-  local data = session:request {
+  local ok, data = pcall(session.request, session, {
     api = operation.api, method = operation.method, version = operation.version,
     path = info.path, http = operation.http, names = operation.params, values = encoded,
-  }
+  })
+  if not ok then
+    error(explain(data, description), 0)
+  end
   return operation.result(data)
 end
+
+-- lua-cjson decodes every JSON number as a float; sizes, times and counts
+-- read better as integers (41, not 41.0).
+local function integers(record, fields)
+  if type(record) == "table" then
+    for _, field in ipairs(fields) do
+      local value = record[field]
+      if math.type(value) == "float" then
+        record[field] = math.tointeger(value) or value
+      end
+    end
+  end
+  return record
+end
+M.integers = integers
+
+local image_number_fields = { "size", "created" }
 
 -- Checks that options is nil or a table whose keys are all in allowed.
 local function check_options(where, options, allowed)
@@ -103,6 +139,14 @@ local function check_options(where, options, allowed)
   return options
 end
 
+-- Shows a value in a message with its type when that matters: "5" (string) vs 5.
+local function describe(value)
+  if type(value) == "string" then
+    return string.format("the string %q", value)
+  end
+  return tostring(value)
+end
+
 local function check_type(where, name, value, expected)
   if value ~= nil and type(value) ~= expected then
     usage(string.format("%s: %s must be a %s, got %s", where, name, expected, type(value)))
@@ -119,6 +163,10 @@ end
 local function target(where, first, second)
   if type(first) == "table" then
     local repository, tag, id = first.repository, first.tag, first.id
+    if repository == nil and tag == nil and id == nil then
+      usage(string.format("%s: the table has no repository, tag or id; pass a reference such as "
+        .. "\"nginx:1.25\" or an image from image.list()", where))
+    end
     if is_dangling(repository, tag) then
       if type(id) ~= "string" or id == "" then
         usage(string.format("%s: the dangling image has no id to address it by", where))
@@ -135,6 +183,10 @@ local function target(where, first, second)
       where, type(first)))
   end
   if second == nil then
+    if first:match("^sha256:%x+$") then
+      usage(string.format("%s: %q is an image id, not a reference; pass the image from image.list() "
+        .. "or its repository:tag", where, first))
+    end
     local ref, message = reference.parse(first, { default_tag = "latest" })
     if not ref then
       usage(string.format("%s: %s", where, message))
@@ -174,21 +226,26 @@ function M.image_module(get_session)
     local offset = options.offset or 0
     local limit = options.limit or -1
     if math.type(offset) ~= "integer" or offset < 0 then
-      usage(string.format("image.list: offset must be an integer >= 0, got %s", tostring(options.offset)))
+      usage(string.format("image.list: offset must be an integer >= 0, got %s", describe(options.offset)))
     end
     if math.type(limit) ~= "integer" or limit < -1 then
       usage(string.format("image.list: limit must be an integer >= -1 (-1 = all), got %s",
-        tostring(options.limit)))
+        describe(options.limit)))
     end
     check_type("image.list", "show_dsm", options.show_dsm, "boolean")
-    return M.invoke(get_session(), "list",
+    local images, total = M.invoke(get_session(), "list",
       { offset = offset, limit = limit, show_dsm = options.show_dsm or false })
+    for _, item in ipairs(images) do
+      integers(item, image_number_fields)
+    end
+    return images, math.tointeger(total) or total
   end
 
   --- image.get(repository, tag) or image.get(reference) --> image
   function image.get(first, second)
-    local repository, tag = target("image.get", first, second)
-    return M.invoke(get_session(), "get", { repository = repository, tag = tag })
+    local repository, tag, display = target("image.get", first, second)
+    return integers(M.invoke(get_session(), "get", { repository = repository, tag = tag }, "get " .. display),
+      image_number_fields)
   end
 
   --- image.pull(repository, tag, {registry = url}) or image.pull(reference, options) --> task_id
@@ -220,7 +277,8 @@ function M.image_module(get_session)
     end
     options = check_options("image.search", options, { registry = true })
     check_type("image.search", "registry", options.registry, "string")
-    return M.invoke(get_session(), "search", { query = query, registry = options.registry })
+    return M.invoke(get_session(), "search", { query = query, registry = options.registry },
+      string.format("search for %q", query))
   end
 
   image.registry = {}

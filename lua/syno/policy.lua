@@ -97,6 +97,39 @@ function M.plan(images, rules)
   return entries
 end
 
+--- Returns the bytes that deleting the selected entries frees: an image's size
+-- counts once, and only when every tag of that image id is selected, because
+-- docker only untags an image that another tag still names.
+function M.bytes_freed(plan, selected)
+  local remaining = {}
+  for _, entry in ipairs(plan) do
+    local id = entry.image.id
+    if id ~= nil and not selected[entry] then
+      remaining[id] = true
+    end
+  end
+  local counted, total = {}, 0
+  for _, entry in ipairs(plan) do
+    local id = entry.image.id
+    if selected[entry] and not remaining[id] and not counted[id] then
+      counted[id or entry] = true
+      total = total + (tonumber(entry.image.size) or 0)
+    end
+  end
+  return total
+end
+
+--- Returns the entries of plan whose action is "delete", as a set.
+function M.deletions(plan)
+  local set = {}
+  for _, entry in ipairs(plan) do
+    if entry.action == "delete" then
+      set[entry] = true
+    end
+  end
+  return set
+end
+
 --- Deletes the images the plan selects, one by one; a failure does not stop
 -- the others. Returns {deleted =, kept =, failed =, bytes_freed =}, where
 -- failed entries carry the error. Under dry run, image.delete sends nothing.
@@ -108,9 +141,6 @@ function M.execute(plan, image, options)
       local ok, err = pcall(image.delete, entry.image)
       if ok then
         report.deleted[#report.deleted + 1] = entry
-        if type(entry.image.size) == "number" then
-          report.bytes_freed = report.bytes_freed + entry.image.size
-        end
         if options.on_deleted then
           options.on_deleted(entry)
         end
@@ -121,7 +151,7 @@ function M.execute(plan, image, options)
           options.on_failed(entry, err)
         end
         -- An interrupt stops the run after the current call.
-        if type(err) == "table" and err.kind == "interrupted" or require("syno.core").interrupted() then
+        if (type(err) == "table" and err.kind == "interrupted") or require("syno.core").interrupted() then
           break
         end
       end
@@ -129,6 +159,11 @@ function M.execute(plan, image, options)
       report.kept[#report.kept + 1] = entry
     end
   end
+  local deleted = {}
+  for _, entry in ipairs(report.deleted) do
+    deleted[entry] = true
+  end
+  report.bytes_freed = M.bytes_freed(plan, deleted)
   return report
 end
 

@@ -207,6 +207,29 @@ describe("exit status", function()
     assert.matches("text/html", result.stderr, 1, true)
   end)
 
+  it("is 2 for an unreadable CA file", function()
+    for _, path in ipairs { "/nonexistent/ca.pem", testenv.root .. "/README.md" } do
+      local env = testenv.sim_env(tls_sim, { SYNO_CACERT = path })
+      local result = run { args = list, env = env }
+      assert.are.equal(2, result.status, result.stderr)
+      assert.matches("cacert", result.stderr, 1, true)
+    end
+  end)
+
+  it("is 2 for a URL with credentials", function()
+    local result = run { args = { "--url", "https://admin:hunter2@nas.local:5001", table.unpack(list) },
+                         env = testenv.sim_env(sim, { SYNO_URL = false }) }
+    assert.are.equal(2, result.status)
+    assert.matches("credentials do not belong in the URL", result.stderr, 1, true)
+    assert.is_nil(result.stderr:find("hunter2", 1, true))
+  end)
+
+  it("is 0 for script help without settings", function()
+    local result = run { args = { testenv.root .. "/scripts/inventory.lua", "--help" } }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.matches("usage:", result.stdout, 1, true)
+  end)
+
   it("is 2 for an invalid reference", function()
     local result = run { args = { "-e", "require('syno.image').delete('Nginx:1.25')" }, env = testenv.sim_env(sim) }
     assert.are.equal(2, result.status)
@@ -328,7 +351,50 @@ describe("logout at exit", function()
     assert_logged_out()
   end)
 
-  for _, signal in ipairs { { "INT", 130 }, { "TERM", 143 } } do
+  it("happens when stdout is a closed pipe", function()
+    local env = testenv.sim_env(sim)
+    local assignments = {}
+    for key, value in pairs(env) do
+      assignments[#assignments + 1] = key .. "=" .. testenv.quote(value)
+    end
+    local command = string.format("env %s %s -e %s | head -n 1 >/dev/null", table.concat(assignments, " "),
+      testenv.quote(testenv.bin),
+      testenv.quote("require('syno.image').list() for i = 1, 200000 do print(i) end"))
+    os.execute(command)
+    assert_logged_out()
+  end)
+
+  it("happens when a pcall loop is interrupted", function()
+    sim:faults { { kind = "delay", seconds = 1, api = "SYNO.Docker.Image", count = -1 } }
+    local result = run {
+      args = { "-e", "local image = require('syno.image') while true do pcall(image.list) end" },
+      env = testenv.sim_env(sim), background = "sleep 1.5; kill -INT $pid",
+    }
+    assert.are.equal(130, result.status)
+    assert.are.equal("synosh: error: interrupted by SIGINT\n", result.stderr)
+    assert_logged_out()
+  end)
+
+  it("happens when a pure Lua loop is interrupted", function()
+    local result = run {
+      args = { "-e", "require('syno.image').list() while true do pcall(string.rep, 'x', 10) end" },
+      env = testenv.sim_env(sim), background = "sleep 1; kill -TERM $pid",
+    }
+    assert.are.equal(143, result.status)
+    assert_logged_out()
+  end)
+
+  it("raises an interrupted error object", function()
+    sim:faults { { kind = "delay", seconds = 3, api = "SYNO.Docker.Image" } }
+    local result = run {
+      args = { "-e", "local ok, err = pcall(require('syno.image').list) io.stdout:write(err.kind, '|', tostring(err), '\\n')" },
+      env = testenv.sim_env(sim), background = "sleep 1; kill -INT $pid",
+    }
+    assert.are.equal(130, result.status)
+    assert_logged_out()
+  end)
+
+  for _, signal in ipairs { { "INT", 130 }, { "TERM", 143 }, { "HUP", 129 } } do
     it("happens on SIG" .. signal[1] .. " during a slow call", function()
       sim:faults { { kind = "delay", seconds = 5, api = "SYNO.Docker.Image" } }
       local started = os.time()
@@ -425,6 +491,14 @@ describe("settings", function()
     local result = run { args = show, env = { XDG_CONFIG_HOME = config } }
     assert.are.equal(2, result.status)
     assert.matches("invalid profile file", result.stderr, 1, true)
+  end)
+
+  it("warns about a profile file others can write", function()
+    local config = write_profiles([[return { default = { url = "http://x.invalid", user = "u" } }]])
+    os.execute("chmod 666 " .. testenv.quote(config .. "/synosh/config.lua"))
+    local result = run { args = show, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(0, result.status)
+    assert.matches("is writable by other users", result.stderr, 1, true)
   end)
 
   it("SYNO_DRY_RUN=1 turns dry run on", function()

@@ -61,6 +61,14 @@ describe("bad answers", function()
     assert.matches("cannot reach " .. sim.url, err.message, 1, true)
   end)
 
+  it("truncated login hides the session id", function()
+    sim:faults { { kind = "truncate", api = "SYNO.API.Auth", method = "login" } }
+    local ok, err = pcall(testenv.connect, sim)
+    assert.is_false(ok)
+    assert.are.equal("protocol", err.kind)
+    assert.matches('sid\\":\\"<hidden>', err.message, 1, true)
+  end)
+
   it("HTTP 502 names the status", function()
     local err = list_error { kind = "http_status", status = 502, api = "SYNO.Docker.Image" }
     assert.are.equal("protocol", err.kind)

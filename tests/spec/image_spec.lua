@@ -108,6 +108,28 @@ for _, transport in ipairs { "http", "https" } do
       assert.matches("DSM error 1001", tostring(err))
     end)
 
+    it("list returns integer sizes and times", function()
+      local images, total = nas.image.list()
+      assert.are.equal("integer", math.type(total))
+      assert.are.equal("integer", math.type(images[1].size))
+      assert.are.equal("integer", math.type(images[1].created))
+    end)
+
+    it("image id is not a reference", function()
+      local id = nas.image.list()[1].id
+      local ok, err = pcall(nas.image.delete, id)
+      assert.is_false(ok)
+      assert.are.equal("usage", err.kind)
+      assert.matches("is an image id, not a reference", err.message, 1, true)
+    end)
+
+    it("delete of a missing image raises not_found", function()
+      local ok, err = pcall(nas.image.delete, "nginx:9.9.9")
+      assert.is_false(ok)
+      assert.are.equal("not_found", err.kind)
+      assert.matches("^cannot delete nginx:9.9.9: ", err.message)
+    end)
+
     it("invalid reference fails before any request", function()
       local before = #sim:log()
       local ok, err = pcall(nas.image.get, "Nginx:1.25")
@@ -202,6 +224,7 @@ for _, transport in ipairs { "http", "https" } do
       assert.is_false(ok)
       assert.are.equal("api", err.kind)
       assert.are.equal(1002, err.code)
+      assert.matches("{force = true}", err.message, 1, true)
     end)
 
     it("delete rejects unknown options", function()

@@ -218,6 +218,13 @@ describe("session", function()
     assert.matches('unknown option "usr"', err.message, 1, true)
   end)
 
+  it("rejects connect options of the wrong type", function()
+    local ok, err = pcall(syno.connect, { url = sim.url, user = "admin", password = "x", timeout = "5" })
+    assert.is_false(ok)
+    assert.are.equal("usage", err.kind)
+    assert.matches("option timeout must be a number, got string", err.message, 1, true)
+  end)
+
   it("rejects a URL without a scheme", function()
     local ok, err = pcall(syno.connect, { url = "nas.local:5001", user = "admin", password = "x" })
     assert.is_false(ok)
