@@ -45,7 +45,7 @@ const char cli_usage[] =
     "  3    login failed: wrong credentials, two-step code needed or rejected,\n"
     "       account disabled or IP blocked\n"
     "  4    the NAS could not be reached: DNS, connection, TLS or timeout\n"
-    "  130  interrupted by SIGINT; 143 by SIGTERM\n";
+    "  130  interrupted by SIGINT; 143 by SIGTERM, 129 by SIGHUP\n";
 
 /* Options that take a value, and where the value goes. */
 struct value_option {
