@@ -19,6 +19,7 @@
 #include "embedded.h"
 #include "lcore.h"
 #include "msg.h"
+#include "repl.h"
 
 int luaopen_cjson_safe(lua_State *L);
 
@@ -39,11 +40,38 @@ struct run {
 
 static lua_State *running_state;
 
-/* Set by the signal handler: the first Lua instruction after it raises. */
+static const char *signal_name(int signo) {
+  switch (signo) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGHUP:
+    return "SIGHUP";
+  default:
+    return "a signal";
+  }
+}
+
+/*
+ * Set by the signal handler and left in place: every Lua instruction after the
+ * signal raises an error object of kind "interrupted". So a script that
+ * catches errors with pcall still stops, at the first instruction outside the
+ * pcall. The host removes the hook before it logs out.
+ */
 static void interrupt_hook(lua_State *L, lua_Debug *debug) {
   (void)debug;
-  lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted");
+  lua_createtable(L, 0, 2);
+  lua_pushliteral(L, "interrupted");
+  lua_setfield(L, -2, "kind");
+  lua_pushfstring(L, "interrupted by %s", signal_name(lcore_interrupt));
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, "syno.Error");  /* registered by lua/syno/errors.lua */
+  if (lua_istable(L, -1))
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
+  lua_error(L);
 }
 
 static void on_signal(int signo) {
@@ -51,7 +79,7 @@ static void on_signal(int signo) {
   /* A second signal ends the process the default way. */
   signal(signo, SIG_DFL);
   if (running_state != NULL)
-    lua_sethook(running_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    lua_sethook(running_state, interrupt_hook, LUA_MASKCOUNT, 1);
 }
 
 /* Keeps error objects (tables) intact, so the host can read their kind. */
@@ -86,11 +114,23 @@ static int report_error(lua_State *L) {
     lua_pop(L, 1);
   }
   if (lcore_interrupt) {
-    msg_print(MSG_ERROR, "interrupted by %s", lcore_interrupt == SIGTERM ? "SIGTERM" : "SIGINT");
+    msg_print(MSG_ERROR, "interrupted by %s", signal_name(lcore_interrupt));
     return 128 + lcore_interrupt;
   }
-  const char *text = luaL_tolstring(L, -1, NULL);
-  msg_print(MSG_ERROR, "%s", text);
+  int has_tostring = luaL_getmetafield(L, -1, "__tostring") != LUA_TNIL;
+  if (has_tostring)
+    lua_pop(L, 1);
+  if (lua_type(L, -1) == LUA_TTABLE && !has_tostring) {
+    /* A plain table: its message field, if any. */
+    lua_getfield(L, -1, "message");
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "(error object is a table value)");
+    }
+  } else {
+    luaL_tolstring(L, -1, NULL);
+  }
+  msg_print(MSG_ERROR, "%s", lua_tostring(L, -1));
   lua_pop(L, 1);
   if (lua_type(L, -1) == LUA_TTABLE && msg_enabled(MSG_DEBUG)) {
     lua_getfield(L, -1, "traceback");
@@ -235,6 +275,7 @@ static void open_libraries(lua_State *L) {
 
 /* Runs syno._shutdown() when syno was loaded: logs every open session out. */
 static void shutdown_sessions(lua_State *L) {
+  lua_sethook(L, NULL, 0, 0);
   lcore_interrupt = 0;
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, "syno");
@@ -280,6 +321,10 @@ static int protected_main(lua_State *L) {
 
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
+  signal(SIGHUP, on_signal);
+  /* A closed pipe (synosh ... | head) must not kill synosh before it logs out:
+     writes fail with EPIPE instead. */
+  signal(SIGPIPE, SIG_IGN);
 
   int status = EXIT_OK;
   for (int i = 0; i < options->action_count && status == EXIT_OK; i++) {
@@ -298,9 +343,7 @@ static int protected_main(lua_State *L) {
   if (status == EXIT_OK && (options->interactive ||
                             (options->script == NULL && options->action_count == 0 &&
                              !stdin_is_script))) {
-    msg_print(MSG_ERROR, "the interactive shell is not built yet; "
-                         "run a script (synosh script.lua) or code (synosh -e CODE)");
-    status = EXIT_USAGE;
+    status = repl_run(L);
   }
 
   shutdown_sessions(L);
