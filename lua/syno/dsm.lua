@@ -81,7 +81,8 @@ end
 
 --- Creates a session. Nothing is sent until the first call or login.
 -- options: url, user, password (string) or password_source (function
--- returning the password), otp, cacert, insecure, timeout (s), dry_run.
+-- returning the password), otp, otp_source (function returning a two-step
+-- code when the NAS asks for one), cacert, insecure, timeout (s), dry_run.
 function M.new(options)
   local self = {
     url = M.normalize_url(options.url),
@@ -100,6 +101,7 @@ function M.new(options)
   end
   -- The password is kept in a closure, not a field, so printing the session
   -- or dumping its fields in the REPL cannot show it.
+  self.otp_source = options.otp_source
   local password = options.password
   local password_source = options.password_source
   self.password = function()
@@ -356,13 +358,23 @@ function Session:login()
       .. "--password-file FILE, or set SYNO_PASSWORD_FILE or SYNO_PASSWORD", self.user, self.url) }
   end
   self.sid, self.synotoken = nil, nil
-  local data, err = self:send {
+  local request = {
     api = "SYNO.API.Auth", method = "login", version = version, path = path, http = "POST",
     during_login = true,
     names = { "account", "passwd", "format", "enable_syno_token", "otp_code" },
     values = { account = self.user, passwd = password, format = "sid",
                enable_syno_token = "yes", otp_code = self.otp },
   }
+  local data, err = self:send(request)
+  -- On a terminal, a 403 (code required) asks for the code and logs in once more.
+  if not data and err.code == 403 and self.otp_source then
+    local code = self.otp_source()
+    if code and code ~= "" then
+      request.values.otp_code = code
+      self.otp = code
+      data, err = self:send(request)
+    end
+  end
   if not data then
     err.message = string.format("login to %s as %s failed: %s; %s", self.url, self.user,
       errors.describe(err.code, true), login_hint(err.code, self))

@@ -83,6 +83,17 @@ local function password_source(options)
   end
 end
 
+-- Returns a function that asks for a two-step code on the terminal, or nil
+-- when there is no terminal (a scheduled run must pass --otp).
+local function otp_source(options)
+  if not core.isatty("stdin") then
+    return nil
+  end
+  return function()
+    return core.getpass(string.format("Two-step verification code for %s: ", options.user))
+  end
+end
+
 -- Every open session, so the host can log them out at exit.
 local open_sessions = setmetatable({}, { __mode = "k" })
 
@@ -95,6 +106,7 @@ local function new_connection(options)
     url = options.url, user = options.user, otp = options.otp, cacert = options.cacert,
     insecure = options.insecure, timeout = options.timeout, dry_run = options.dry_run,
     password = options.password, password_source = password_source(options),
+    otp_source = otp_source(options),
   }
   open_sessions[session] = true
   local connection = setmetatable({ session = session }, Connection)

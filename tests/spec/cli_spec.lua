@@ -254,6 +254,21 @@ describe("exit status", function()
     assert.is_nil(result.output:find(testenv.password, 1, true))
   end)
 
+  it("asks for a two-step code on a terminal", function()
+    local otp_user = testenv.users.otpuser
+    local env = testenv.sim_env(sim, { SYNO_USER = "otpuser", SYNO_PASSWORD_FILE = false })
+    local result = testenv.run_pty {
+      args = { "-e", "print('images: ' .. #require('syno.image').list())" }, env = env,
+      dialog = { { expect = "Password for otpuser at " .. sim.url .. ": ", send = otp_user.password },
+                 { expect = "Two-step verification code for otpuser: ", send = otp_user.otp } },
+    }
+    assert.are.equal(0, result.status, result.output)
+    assert.matches("images: %d+", result.output)
+    local logins = sim:calls("SYNO.API.Auth", "login")
+    assert.are.equal(2, #logins)
+    assert.are.equal(otp_user.otp, logins[2].body.otp_code)
+  end)
+
   it("is 2 without a password and a terminal", function()
     local env = testenv.sim_env(sim, { SYNO_PASSWORD_FILE = false })
     local result = run { args = list, env = env }
