@@ -31,6 +31,35 @@ function M.quote(text)
   return "'" .. tostring(text):gsub("'", "'\\''") .. "'"
 end
 
+--- Quotes each word of a list and joins them with spaces.
+function M.quote_words(words)
+  local quoted = {}
+  for index, word in ipairs(words) do
+    quoted[index] = M.quote(word)
+  end
+  return table.concat(quoted, " ")
+end
+
+-- Returns "NAME='value' ..." for env -i: PATH, HOME and XDG folders under dir,
+-- then extra (where false removes a variable).
+local function environment(dir, extra, defaults)
+  local env = {
+    PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
+    XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8",
+  }
+  for key, value in pairs(defaults or {}) do
+    env[key] = value
+  end
+  for key, value in pairs(extra or {}) do
+    env[key] = value or nil
+  end
+  local assignments = {}
+  for key, value in pairs(env) do
+    assignments[#assignments + 1] = key .. "=" .. M.quote(value)
+  end
+  return table.concat(assignments, " ")
+end
+
 local function read_file(path)
   local file = io.open(path, "rb")
   if not file then
@@ -78,12 +107,8 @@ function M.start_sim(options)
   for _, word in ipairs(options.args or {}) do
     words[#words + 1] = word
   end
-  local quoted = {}
-  for i, word in ipairs(words) do
-    quoted[i] = M.quote(word)
-  end
   local command = string.format("sh -c 'echo $$ > %s/pid; exec \"$@\"' sim %s 2>%s/stderr",
-    dir, table.concat(quoted, " "), dir)
+    dir, M.quote_words(words), dir)
   local pipe = assert(io.popen(command, "r"))
   local url = pipe:read("l")
   if not url then
@@ -176,26 +201,13 @@ end
 -- with $pid set). Returns {status =, stdout =, stderr =}.
 function M.run(options)
   local dir = M.tmpdir()
-  local env = {
-    PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
-    XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8",
-  }
-  for key, value in pairs(options.env or {}) do
-    env[key] = value or nil
-  end
-  local assignments = {}
-  for key, value in pairs(env) do
-    if value ~= false then
-      assignments[#assignments + 1] = key .. "=" .. M.quote(value)
-    end
-  end
-  local words = { M.quote(M.bin) }
+  local words = { M.bin }
   for _, arg in ipairs(options.args or {}) do
-    words[#words + 1] = M.quote(arg)
+    words[#words + 1] = arg
   end
   M.write_file(dir .. "/stdin", options.stdin or "")
   local command = string.format("env -i %s %s <%s/stdin >%s/stdout 2>%s/stderr",
-    table.concat(assignments, " "), table.concat(words, " "), dir, dir, dir)
+    environment(dir, options.env), M.quote_words(words), dir, dir, dir)
   if options.background then
     command = string.format("%s & pid=$!; %s; wait $pid", command, options.background)
   end
@@ -230,23 +242,8 @@ function M.run_pty(options)
   for _, arg in ipairs(options.args or {}) do
     words[#words + 1] = arg
   end
-  local env = {
-    PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
-    XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8", TERM = "dumb",
-  }
-  for key, value in pairs(options.env or {}) do
-    env[key] = value or nil
-  end
-  local assignments = {}
-  for key, value in pairs(env) do
-    assignments[#assignments + 1] = key .. "=" .. M.quote(value)
-  end
-  local quoted = {}
-  for index, word in ipairs(words) do
-    quoted[index] = M.quote(word)
-  end
   local command = string.format("env -i %s %s >%s/output 2>&1 </dev/null; echo $? >%s/status",
-    table.concat(assignments, " "), table.concat(quoted, " "), dir, dir)
+    environment(dir, options.env, { TERM = "dumb" }), M.quote_words(words), dir, dir)
   os.execute(command)
   local result = { status = tonumber(read_file(dir .. "/status")), output = read_file(dir .. "/output") or "" }
   os.execute("rm -rf " .. M.quote(dir))
