@@ -1,7 +1,7 @@
 /*
  * Transport layer: HTTP requests over one reused libcurl easy handle.
  *
- * This layer knows nothing of Lua or of DSM. A client owns one easy handle, so
+ * This layer depends on neither Lua nor DSM. A client owns one easy handle, so
  * every request of a session goes over the same kept-alive connection.
  */
 #ifndef SYNOSH_HTTP_H
@@ -10,9 +10,9 @@
 #include <signal.h>
 #include <stddef.h>
 
-/* Failure categories of a request that got no usable HTTP answer. */
+/* Failure categories of a request that got no usable HTTP response. */
 enum http_failure {
-  HTTP_OK = 0,        /* an HTTP answer arrived, whatever its status */
+  HTTP_OK = 0,        /* an HTTP response arrived, whatever its status */
   HTTP_NETWORK,       /* DNS, connect, send or receive failed */
   HTTP_TLS,           /* TLS handshake or certificate verification failed */
   HTTP_TIMEOUT,       /* the request took longer than the timeout */

@@ -13,6 +13,7 @@
 -- The profile named "default" applies when no profile is chosen. The file runs
 -- with only os.getenv available, and a password is never read from it.
 
+local core = require "syno.core"
 local errors = require "syno.errors"
 
 local M = {}
@@ -98,9 +99,9 @@ function M.load_profile(name, path)
     return {}
   end
   file:close()
-  local mode = require("syno.core").file_mode(path)
+  local mode = core.file_mode(path)
   if mode and mode & 0x12 ~= 0 then
-    require("syno.core").message("warning", string.format("profile file %s is writable by other "
+    core.message("warning", string.format("profile file %s is writable by other "
       .. "users (mode %04o), who could point synosh at another NAS; run: chmod go-w %s", path, mode, path))
   end
 

@@ -82,7 +82,7 @@ end
 --- Creates a session. Nothing is sent until the first call or login.
 -- options: url, user, password (string) or password_source (function
 -- returning the password), otp, otp_source (function returning a two-step
--- code when the NAS asks for one), cacert, insecure, timeout (s), dry_run.
+-- code when the NAS requires one), cacert, insecure, timeout (s), dry_run.
 function M.new(options)
   local self = {
     url = M.normalize_url(options.url),
@@ -366,7 +366,7 @@ function Session:login()
                enable_syno_token = "yes", otp_code = self.otp },
   }
   local data, err = self:send(request)
-  -- On a terminal, a 403 (code required) asks for the code and logs in once more.
+  -- On a terminal, a 403 (code required) prompts for the code and logs in once more.
   if not data and err.code == 403 and self.otp_source then
     local code = self.otp_source()
     if code and code ~= "" then
@@ -441,9 +441,13 @@ function Session:api_info(api)
   return apis[api]
 end
 
-local function encode_value(value)
+--- Converts a Lua value to its form value: booleans as true/false, integral
+-- numbers without a decimal point, tables as JSON text, nil as nil (not sent).
+function M.encode_value(value)
   local kind = type(value)
-  if kind == "boolean" then
+  if kind == "nil" then
+    return nil
+  elseif kind == "boolean" then
     return value and "true" or "false"
   elseif kind == "number" then
     return math.tointeger(value) and string.format("%d", value) or tostring(value)
@@ -481,7 +485,7 @@ function Session:call(api, method, version, params, options)
   local names, values = {}, {}
   for name, value in pairs(params or {}) do
     names[#names + 1] = name
-    values[name] = encode_value(value)
+    values[name] = M.encode_value(value)
   end
   table.sort(names)
   return self:request {

@@ -83,7 +83,7 @@ local function password_source(options)
   end
 end
 
--- Returns a function that asks for a two-step code on the terminal, or nil
+-- Returns a function that prompts for a two-step code on the terminal, or nil
 -- when there is no terminal (a scheduled run must pass --otp).
 local function otp_source(options)
   if not core.isatty("stdin") then

@@ -3,6 +3,7 @@
 -- operation; they hold no wire details themselves.
 
 local core = require "syno.core"
+local dsm = require "syno.dsm"
 local errors = require "syno.errors"
 local reference = require "syno.reference"
 
@@ -47,16 +48,7 @@ function M.dialect(session)
     .. "this image API dialect is not supported yet", session.url) }
 end
 
-local function encode(value)
-  if type(value) == "boolean" then
-    return value and "true" or "false"
-  elseif math.type(value) == "integer" then
-    return string.format("%d", value)
-  end
-  return value
-end
-
--- Hints for DSM codes that the caller can act on, by operation.
+-- Hints for the DSM codes a caller can act on.
 local hints = {
   [1001] = "check the name with image.list()",
   [1002] = "a container uses it; remove the container first, or pass {force = true}",
@@ -88,7 +80,7 @@ function M.invoke(session, name, values, description)
   end
   local encoded = {}
   for _, param in ipairs(operation.params) do
-    encoded[param] = encode(values[param])
+    encoded[param] = dsm.encode_value(values[param])
   end
   local ok, data = pcall(session.request, session, {
     api = operation.api, method = operation.method, version = operation.version,
@@ -113,7 +105,6 @@ local function integers(record, fields)
   end
   return record
 end
-M.integers = integers
 
 local image_number_fields = { "size", "created" }
 

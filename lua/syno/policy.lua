@@ -6,9 +6,10 @@
 --   local report = policy.execute(plan, image_module)
 --
 -- Safety rules: an image is deleted only when a rule selects it and no rule
--- keeps it; DSM images (is_ddsm) are never selected; an image without a usable
+-- keeps it. DSM images (is_ddsm) are never selected. An image without a usable
 -- timestamp is kept by the keep rule, because its age is unknown.
 
+local core = require "syno.core"
 local format = require "syno.format"
 
 local M = {}
@@ -20,8 +21,8 @@ local function is_dangling(image)
 end
 M.is_dangling = is_dangling
 
--- Newest first; images with an unknown age sort before all others, so the keep
--- rule keeps them; ties are broken by tag so the plan is repeatable.
+-- Sorts newest first. Images with an unknown age sort before all others, so the
+-- keep rule keeps them, and ties are broken by tag so the plan is repeatable.
 local function newer(a, b)
   local a_known, b_known = format.known_time(a.created), format.known_time(b.created)
   if a_known ~= b_known then
@@ -151,7 +152,7 @@ function M.execute(plan, image, options)
           options.on_failed(entry, err)
         end
         -- An interrupt stops the run after the current call.
-        if (type(err) == "table" and err.kind == "interrupted") or require("syno.core").interrupted() then
+        if (type(err) == "table" and err.kind == "interrupted") or core.interrupted() then
           break
         end
       end

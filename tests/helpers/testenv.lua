@@ -195,10 +195,10 @@ function M.connect(sim, extra)
   return require("syno").connect(M.login_options(sim, extra))
 end
 
---- Runs the synosh binary. options: args (list), env (table; the environment
--- starts empty but for PATH, HOME and XDG folders in a fresh temporary
--- folder), stdin (text), background (shell commands to run while synosh runs,
--- with $pid set). Returns {status =, stdout =, stderr =}.
+--- Runs the synosh binary and returns {status =, stdout =, stderr =}.
+-- options: args (list), env (extra variables; false removes one), stdin (text),
+-- background (shell commands run while synosh runs, with $pid set). The
+-- environment starts empty except PATH, HOME and XDG folders in a new temporary folder.
 function M.run(options)
   local dir = M.tmpdir()
   local words = { M.bin }

@@ -1141,7 +1141,7 @@ class DsmRequestHandler(http.server.BaseHTTPRequestHandler):
             record["code"] = reply.code
             if kind != "drop":
                 record["status"] = reply.status
-        # Recorded before answering, so a client that reads the log right after
+        # Recorded before responding, so a client that reads the log right after
         # its call always finds the call there.
         simulator.record(record, self.connection_id, reply.reason if reply is not None else "")
         if kind == "drop":

@@ -418,9 +418,9 @@ describe("logout at exit", function()
       }
       assert.are.equal(signal[2], result.status)
       assert.matches("interrupted by SIG" .. signal[1], result.stderr, 1, true)
-      -- The simulator logs a call only once it answers, after its 20 s delay:
-      -- no answered call on this run's connection means synosh stopped
-      -- without waiting. (Delayed calls of earlier tests may still land.)
+      -- The simulator logs a call only once it responds, after its 20 s delay.
+      -- No logged call on this run's connection means synosh stopped without
+      -- waiting. Delayed calls of earlier tests may still be logged.
       local connection = sim:calls("SYNO.API.Auth", "login")[1].conn
       for _, record in ipairs(sim:calls("SYNO.Docker.Image", "list")) do
         assert.are_not.equal(connection, record.conn)

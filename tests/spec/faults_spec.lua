@@ -1,4 +1,4 @@
--- Bad answers from the NAS: each becomes one clear error of the right kind.
+-- Bad responses from the NAS: each becomes one clear error of the right kind.
 local testenv = require "testenv"
 local syno = require "syno"
 
@@ -55,7 +55,7 @@ describe("bad answers", function()
 
   it("dropped connection is a network error", function()
     -- libcurl retries once on a fresh connection when a reused one drops
-    -- before any answer, so the fault must hit both attempts.
+    -- before any response, so the fault must hit both attempts.
     local err = list_error { kind = "drop", api = "SYNO.Docker.Image", count = 2 }
     assert.are.equal("network", err.kind)
     assert.matches("cannot reach " .. sim.url, err.message, 1, true)

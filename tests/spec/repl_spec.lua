@@ -379,8 +379,8 @@ describe("interactive shell", function()
     result.cleanup()
     assert.are.equal(0, result.status, result.output)
     assert.is_true(contains(result.output, "synosh: error: interrupted\r\n"), result.output)
-    -- The simulator logs a call only once it answers, after its 20 s delay:
-    -- an empty log means the shell returned without waiting for the answer.
+    -- The simulator logs a call only once it responds, after its 20 s delay.
+    -- An empty log means the shell returned without waiting for the response.
     assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "list"))
     assert.are.equal(0, sim:stats().sessions)
   end)

@@ -61,11 +61,11 @@ describe("scripts", function()
 
   it("cleanup keeps the two newest tags", function()
     local result = testenv.run { args = { cleanup, "--dry-run", "--keep", "2" }, env = testenv.sim_env(sim) }
-    local kept = {}
+    local kept_per_repository = {}
     for _, name in ipairs(planned(result.stdout, "keep")) do
       local repository = name:match("^(.*):[^:/]+$")
       if repository then
-        kept[repository] = (kept[repository] or 0) + 1
+        kept_per_repository[repository] = (kept_per_repository[repository] or 0) + 1
       end
     end
     local tags = {}
@@ -75,7 +75,7 @@ describe("scripts", function()
       end
     end
     for repository, count in pairs(tags) do
-      assert.are.equal(math.min(2, count), kept[repository], repository)
+      assert.are.equal(math.min(2, count), kept_per_repository[repository], repository)
     end
     -- Every nginx image kept is at least as new as every one deleted.
     local created = {}
