@@ -195,7 +195,13 @@ function M.connect(sim, extra)
   return require("syno").connect(M.login_options(sim, extra))
 end
 
---- Runs the synosh binary and returns {status =, stdout =, stderr =}.
+--- Removes the ISO 8601 time that starts each line synosh logs off a terminal.
+function M.strip_timestamps(text)
+  return (("\n" .. text):gsub("\n%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[+-]%d%d:%d%d ", "\n"):sub(2))
+end
+
+--- Runs the synosh binary and returns {status =, stdout =, stderr =, log =}.
+-- stderr has the time stamps of log lines removed; log is stderr as written.
 -- options: args (list), env (extra variables; false removes one), stdin (text),
 -- background (shell commands run while synosh runs, with $pid set). The
 -- environment starts empty except PATH, HOME and XDG folders in a new temporary folder.
@@ -216,9 +222,10 @@ function M.run(options)
   local result = {
     status = tonumber(read_file(dir .. "/status")),
     stdout = read_file(dir .. "/stdout") or "",
-    stderr = read_file(dir .. "/stderr") or "",
+    log = read_file(dir .. "/stderr") or "",
     dir = dir,
   }
+  result.stderr = M.strip_timestamps(result.log)
   if not options.keep then
     os.execute("rm -rf " .. M.quote(dir))
   end
