@@ -36,6 +36,16 @@ const char cli_usage[] =
     "  --profile NAME       use profile NAME from\n"
     "                       $XDG_CONFIG_HOME/synosh/config.lua             (SYNO_PROFILE)\n"
     "\n"
+    "\n"
+    "Scheduled runs:\n"
+    "  --lock FILE          hold an exclusive lock on FILE for the run; when another\n"
+    "                       run holds it, exit at once with status 5\n"
+    "  --notify-command CMD after the run, run CMD with sh -c and give it the JSON\n"
+    "                       report (or the error) on standard input\n"
+    "\n"
+    "Modules: require searches the directories in SYNOSH_PATH (separated by \":\"),\n"
+    "then $XDG_CONFIG_HOME/synosh/lua, then LUA_PATH.\n"
+    "\n"
     "A password is never accepted on the command line.\n"
     "\n"
     "Exit status:\n"
@@ -45,6 +55,7 @@ const char cli_usage[] =
     "  3    login failed: wrong credentials, two-step code needed or rejected,\n"
     "       account disabled or IP blocked\n"
     "  4    the NAS could not be reached: DNS, connection, TLS or timeout\n"
+    "  5    another run holds the --lock file\n"
     "  130  interrupted by SIGINT; 143 by SIGTERM, 129 by SIGHUP\n";
 
 /* Options that take a value, and where the value goes. */
@@ -60,6 +71,7 @@ static const struct value_option value_options[] = {
     VALUE_OPTION("--password-file", password_file),
     VALUE_OPTION("--otp", otp),         VALUE_OPTION("--cacert", cacert),
     VALUE_OPTION("--timeout", timeout), VALUE_OPTION("--profile", profile),
+    VALUE_OPTION("--lock", lock),       VALUE_OPTION("--notify-command", notify_command),
     {NULL, 0}};
 
 static int fail(char *error, size_t error_size, const char *format, const char *value) {

@@ -24,6 +24,8 @@ struct cli_options {
   /* Connection options; NULL (or 0) when not given, so the environment and
      the profile can fill them in. */
   const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile;
+  /* Scheduled-run options. */
+  const char *lock, *notify_command;
   int insecure, dry_run;
 };
 

@@ -12,18 +12,37 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "msg.h"
 
 #define CLIENT_TYPE "syno.HttpClient"
+#define LOCK_TYPE "syno.Lock"
 #define MAX_HEADERS 16
 
 volatile sig_atomic_t lcore_interrupt;
+volatile sig_atomic_t lcore_abort;
+static volatile sig_atomic_t interrupts_held;
+
+int lcore_note_signal(int signo) {
+  lcore_interrupt = signo;
+  if (interrupts_held)
+    return 0;
+  lcore_abort = 1;
+  return 1;
+}
+
+void lcore_clear_interrupt(void) {
+  lcore_interrupt = 0;
+  lcore_abort = 0;
+}
 
 typedef struct {
   struct http_client *client;  /* NULL once closed */
@@ -61,7 +80,7 @@ static int client_new(lua_State *L) {
   lua_pop(L, 1);
   options.timeout_ms = (long)(opt_number(L, 1, "timeout", 0) * 1000);
   options.connect_timeout_ms = (long)(opt_number(L, 1, "connect_timeout", 0) * 1000);
-  options.abort_flag = &lcore_interrupt;
+  options.abort_flag = &lcore_abort;
 
   /* Created closed first, so a failure below leaves nothing half-built. */
   client_handle *handle = lua_newuserdatauv(L, sizeof *handle, 0);
@@ -247,11 +266,105 @@ static int core_message_enabled(lua_State *L) {
   return 1;
 }
 
+/*
+ * core.hold_interrupts(on) --> whether interrupts were held before
+ * While held, SIGINT/SIGTERM/SIGHUP only set core.interrupted(): the current
+ * call finishes and the Lua code stops by itself (a cleanup stops after the
+ * current delete and reports). Releasing does not re-arm the immediate stop;
+ * later requests fail at once as interrupted. A second signal still ends the
+ * process.
+ */
+static int core_hold_interrupts(lua_State *L) {
+  int previous = interrupts_held;
+  interrupts_held = lua_toboolean(L, 1);
+  if (!interrupts_held && lcore_interrupt)
+    lcore_abort = 1;
+  lua_pushboolean(L, previous);
+  return 1;
+}
+
+/* core.clock() --> seconds from a monotonic clock, for measuring waits */
+static int core_clock(lua_State *L) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  lua_pushnumber(L, (lua_Number)now.tv_sec + (lua_Number)now.tv_nsec / 1e9);
+  return 1;
+}
+
+/* core.sleep(seconds): returns early, with false, when a signal arrives. */
+static int core_sleep(lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  luaL_argcheck(L, seconds >= 0 && seconds <= 86400, 1, "seconds must be between 0 and 86400");
+  struct timespec wait = {(time_t)seconds, (long)((seconds - (lua_Number)(time_t)seconds) * 1e9)};
+  while (!lcore_interrupt && nanosleep(&wait, &wait) != 0 && errno == EINTR) {
+  }
+  lua_pushboolean(L, !lcore_interrupt);
+  return 1;
+}
+
+typedef struct {
+  int fd;  /* -1 once released */
+} lock_handle;
+
+/*
+ * core.lock(path) --> lock | nil, "busy", holder | nil, "error", message
+ * Takes an exclusive flock on path (created 0644 if missing) without waiting
+ * and writes this process id into it. holder is the pid text the current
+ * holder wrote. The lock lasts until lock:release(), garbage collection or
+ * process exit; a child process does not inherit it.
+ */
+static int core_lock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "error");
+    lua_pushfstring(L, "cannot open lock file %s: %s", path, strerror(errno));
+    return 3;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int error = errno;
+    char holder[32] = "";
+    ssize_t length = pread(fd, holder, sizeof holder - 1, 0);
+    close(fd);
+    lua_pushnil(L);
+    if (error == EWOULDBLOCK) {
+      lua_pushliteral(L, "busy");
+      holder[length > 0 ? strcspn(holder, "\n") : 0] = '\0';
+      lua_pushstring(L, holder);
+    } else {
+      lua_pushliteral(L, "error");
+      lua_pushfstring(L, "cannot lock %s: %s", path, strerror(error));
+    }
+    return 3;
+  }
+  char pid[32];
+  int length = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)length, 0) != length) {
+    /* The pid is only for messages; the lock holds without it. */
+  }
+  lock_handle *handle = lua_newuserdatauv(L, sizeof *handle, 0);
+  handle->fd = fd;
+  luaL_setmetatable(L, LOCK_TYPE);
+  return 1;
+}
+
+static int lock_release(lua_State *L) {
+  lock_handle *handle = luaL_checkudata(L, 1, LOCK_TYPE);
+  if (handle->fd >= 0) {
+    close(handle->fd);  /* closing the last descriptor drops the flock */
+    handle->fd = -1;
+  }
+  return 0;
+}
+
 static const luaL_Reg core_functions[] = {
     {"http_client", client_new},   {"escape", core_escape},
     {"getpass", core_getpass},     {"isatty", core_isatty},
     {"file_mode", core_file_mode}, {"interrupted", core_interrupted},
     {"message", core_message},     {"message_enabled", core_message_enabled},
+    {"clock", core_clock},         {"sleep", core_sleep},
+    {"lock", core_lock},           {"hold_interrupts", core_hold_interrupts},
     {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {
@@ -261,11 +374,21 @@ static const luaL_Reg client_metamethods[] = {
     {"__index", NULL}, {"__gc", client_close}, {"__close", client_close},
     {"__tostring", client_tostring}, {NULL, NULL}};
 
+static const luaL_Reg lock_metamethods[] = {
+    {"__gc", lock_release}, {"__close", lock_release}, {NULL, NULL}};
+
 static void create_client_meta(lua_State *L) {
   luaL_newmetatable(L, CLIENT_TYPE);
   luaL_setfuncs(L, client_metamethods, 0);
   luaL_newlibtable(L, client_methods);
   luaL_setfuncs(L, client_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LOCK_TYPE);
+  luaL_setfuncs(L, lock_metamethods, 0);
+  lua_newtable(L);
+  lua_pushcfunction(L, lock_release);
+  lua_setfield(L, -2, "release");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }

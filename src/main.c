@@ -29,7 +29,11 @@ enum exit_status {
   EXIT_USAGE = 2,
   EXIT_LOGIN = 3,
   EXIT_UNREACHABLE = 4,
+  EXIT_LOCKED = 5,
 };
+
+/* The last error line printed, for the --notify-command report. */
+static char last_error[1024];
 
 struct run {
   int argc;
@@ -75,10 +79,9 @@ static void interrupt_hook(lua_State *L, lua_Debug *debug) {
 }
 
 static void on_signal(int signo) {
-  lcore_interrupt = signo;
   /* A second signal ends the process the default way. */
   signal(signo, SIG_DFL);
-  if (running_state != NULL)
+  if (lcore_note_signal(signo) && running_state != NULL)
     lua_sethook(running_state, interrupt_hook, LUA_MASKCOUNT, 1);
 }
 
@@ -102,7 +105,16 @@ static int exit_status_for_kind(const char *kind) {
     return EXIT_LOGIN;
   if (strcmp(kind, "network") == 0 || strcmp(kind, "tls") == 0 || strcmp(kind, "timeout") == 0)
     return EXIT_UNREACHABLE;
+  if (strcmp(kind, "locked") == 0)
+    return EXIT_LOCKED;
   return EXIT_SCRIPT;
+}
+
+/* Prints "interrupted by SIG..." and returns 128 + the signal number. */
+static int report_interrupt(void) {
+  snprintf(last_error, sizeof last_error, "interrupted by %s", signal_name(lcore_interrupt));
+  msg_print(MSG_ERROR, "%s", last_error);
+  return 128 + lcore_interrupt;
 }
 
 /* Prints the error on top of the stack as one line and returns its exit status. */
@@ -113,10 +125,8 @@ static int report_error(lua_State *L) {
     status = exit_status_for_kind(lua_tostring(L, -1));
     lua_pop(L, 1);
   }
-  if (lcore_interrupt) {
-    msg_print(MSG_ERROR, "interrupted by %s", signal_name(lcore_interrupt));
-    return 128 + lcore_interrupt;
-  }
+  if (lcore_interrupt)
+    return report_interrupt();
   int has_tostring = luaL_getmetafield(L, -1, "__tostring") != LUA_TNIL;
   if (has_tostring)
     lua_pop(L, 1);
@@ -130,6 +140,7 @@ static int report_error(lua_State *L) {
   } else {
     luaL_tolstring(L, -1, NULL);
   }
+  snprintf(last_error, sizeof last_error, "%s", lua_tostring(L, -1));
   msg_print(MSG_ERROR, "%s", lua_tostring(L, -1));
   lua_pop(L, 1);
   if (lua_type(L, -1) == LUA_TTABLE && msg_enabled(MSG_DEBUG)) {
@@ -220,6 +231,8 @@ static void publish_options(lua_State *L, const struct cli_options *options) {
   set_string_field(L, "otp", options->otp);
   set_string_field(L, "cacert", options->cacert);
   set_string_field(L, "profile", options->profile);
+  set_string_field(L, "lock", options->lock);
+  set_string_field(L, "notify_command", options->notify_command);
   if (options->timeout) {
     lua_pushnumber(L, strtod(options->timeout, NULL));
     lua_setfield(L, -2, "timeout");
@@ -241,6 +254,8 @@ static void publish_options(lua_State *L, const struct cli_options *options) {
 }
 
 static void shutdown_sessions(lua_State *L);
+static void finish_run(lua_State *L, int status);
+static const struct cli_options *host_options;
 
 /* os.exit([code]): logs open sessions out first, so a script that exits early
    leaves no session behind on the NAS. */
@@ -250,14 +265,58 @@ static int host_exit(lua_State *L) {
     status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
   else
     status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+  if (lcore_interrupt)
+    status = report_interrupt();
+  finish_run(L, status);
   shutdown_sessions(L);
   fflush(stdout);
   fflush(stderr);
   exit(status);
 }
 
+static void add_search_dir(luaL_Buffer *buffer, const char *dir, size_t length) {
+  if (length == 0)
+    return;
+  luaL_addlstring(buffer, dir, length);
+  luaL_addstring(buffer, "/?.lua;");
+  luaL_addlstring(buffer, dir, length);
+  luaL_addstring(buffer, "/?/init.lua;");
+}
+
+/* package.path: the directories of SYNOSH_PATH (separated by ":"), then
+   $XDG_CONFIG_HOME/synosh/lua for shared snippets, then what LUA_PATH or
+   Lua's default gives. */
+static void set_search_path(lua_State *L) {
+  char config_dir[4096] = "";
+  const char *config = getenv("XDG_CONFIG_HOME");
+  const char *home = getenv("HOME");
+  if (config != NULL && config[0] == '/')
+    snprintf(config_dir, sizeof config_dir, "%s/synosh/lua", config);
+  else if (home != NULL && home[0] != '\0')
+    snprintf(config_dir, sizeof config_dir, "%s/.config/synosh/lua", home);
+
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *default_path = lua_tostring(L, -1);
+  luaL_Buffer buffer;
+  luaL_buffinit(L, &buffer);
+  for (const char *list = getenv("SYNOSH_PATH"); list != NULL && *list != '\0';) {
+    size_t length = strcspn(list, ":");
+    add_search_dir(&buffer, list, length);
+    list += length;
+    if (*list == ':')
+      list++;
+  }
+  add_search_dir(&buffer, config_dir, strlen(config_dir));
+  luaL_addstring(&buffer, default_path != NULL ? default_path : "");
+  luaL_pushresult(&buffer);
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+}
+
 static void open_libraries(lua_State *L) {
   luaL_openlibs(L);
+  set_search_path(L);
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_cjson);
   lua_setfield(L, -2, "cjson");
@@ -276,7 +335,7 @@ static void open_libraries(lua_State *L) {
 /* Runs syno._shutdown() when syno was loaded: logs every open session out. */
 static void shutdown_sessions(lua_State *L) {
   lua_sethook(L, NULL, 0, 0);
-  lcore_interrupt = 0;
+  lcore_clear_interrupt();
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   lua_getfield(L, -1, "syno");
   if (lua_type(L, -1) == LUA_TTABLE) {
@@ -311,6 +370,39 @@ static int run_script(lua_State *L, struct run *run) {
   return run_chunk(L, load_status, nargs);
 }
 
+/* Takes the --lock file through syno.lock, which raises kind "locked" (exit
+   status 5) when another run holds it. */
+static int take_lock(lua_State *L, const char *path) {
+  int load_status = luaL_loadstring(L, "require('syno').lock((...))");
+  lua_pushstring(L, path);
+  return run_chunk(L, load_status, 1);
+}
+
+/* Runs syno._finish(status, error) once, for --notify-command: it sends the
+   run's report, or the error, to the command. */
+static void finish_run(lua_State *L, int status) {
+  static int finished;
+  if (finished || host_options == NULL || host_options->notify_command == NULL)
+    return;
+  finished = 1;
+  lua_sethook(L, NULL, 0, 0);
+  lcore_clear_interrupt();
+  int load_status = luaL_loadstring(L, "require('syno')._finish(...)");
+  if (load_status != LUA_OK) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushinteger(L, status);
+  if (status != EXIT_OK && last_error[0] != '\0')
+    lua_pushstring(L, last_error);
+  else
+    lua_pushnil(L);
+  if (docall(L, 2, 0) != LUA_OK) {
+    msg_print(MSG_WARNING, "--notify-command failed: %s", luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 2);
+  }
+}
+
 static int protected_main(lua_State *L) {
   struct run *run = lua_touserdata(L, 1);
   struct cli_options *options = run->options;
@@ -326,7 +418,10 @@ static int protected_main(lua_State *L) {
      writes fail with EPIPE instead. */
   signal(SIGPIPE, SIG_IGN);
 
+  host_options = options;
   int status = EXIT_OK;
+  if (options->lock != NULL)
+    status = take_lock(L, options->lock);
   for (int i = 0; i < options->action_count && status == EXIT_OK; i++) {
     const struct cli_action *action = &options->actions[i];
     if (action->kind == 'e')
@@ -346,6 +441,11 @@ static int protected_main(lua_State *L) {
     status = repl_run(L);
   }
 
+  /* A script that held interrupts ran to its end after a signal: the run
+     still ends with the signal's status. */
+  if (status == EXIT_OK && lcore_interrupt)
+    status = report_interrupt();
+  finish_run(L, status);
   shutdown_sessions(L);
   run->status = status;
   return 0;

@@ -80,10 +80,10 @@ static void interrupt_hook(lua_State *L, lua_Debug *debug) {
 }
 
 static void on_call_signal(int signo) {
-  lcore_interrupt = signo;
   /* A second signal during the same call ends the process the default way. */
   signal(signo, SIG_DFL);
-  lua_sethook(repl_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+  if (lcore_note_signal(signo))
+    lua_sethook(repl_state, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 /* ---- the Lua side ---- */
@@ -473,7 +473,7 @@ static void run_statement(lua_State *L) {
   lua_sethook(L, NULL, 0, 0);
 
   if (lcore_interrupt == SIGINT) {
-    lcore_interrupt = 0;
+    lcore_clear_interrupt();
     msg_print(MSG_ERROR, "interrupted");
   } else if (status != LUA_OK && !lcore_interrupt) {
     msg_print(MSG_ERROR, "%s", lua_tostring(L, -1));

@@ -25,6 +25,11 @@ local settings = config.resolve(package.loaded["syno.options"] or {})
 --- true under --dry-run (or SYNO_DRY_RUN=1): writes are printed, not sent.
 syno.dry_run = settings.dry_run or false
 
+local host_options = package.loaded["syno.options"] or {}
+
+--- Log lines on stderr. On a terminal they are plain; otherwise (cron mail,
+-- journald, a log file) each starts with an ISO 8601 time and the level.
+-- --quiet drops info lines.
 syno.log = {}
 function syno.log.info(text)
   core.message("info", tostring(text))
@@ -35,6 +40,13 @@ end
 function syno.log.error(text)
   core.message("error", tostring(text))
 end
+--- Returns whether lines of level ("info", "warning", "error" or "debug") are printed.
+function syno.log.enabled(level)
+  return core.message_enabled(level == "warn" and "warning" or level)
+end
+
+--- true under --quiet: scripts print only warnings and errors.
+syno.quiet = host_options.quiet or false
 
 local function usage(message)
   errors.raise { kind = "usage", message = message }
@@ -207,6 +219,87 @@ end
 -- Calls any DSM API on the default session.
 function syno.call(api, method, version, params, options)
   return syno.default():call(api, method, version, params, options)
+end
+
+local held_locks = {}
+
+--- syno.lock(path) --> lock
+-- Takes an exclusive lock on the file at path for the rest of the run (or
+-- until lock:release()). When another run holds it, raises an error of kind
+-- "locked", which ends the run with exit status 5. --lock FILE calls this
+-- before the script starts.
+function syno.lock(path)
+  if type(path) ~= "string" or path == "" then
+    usage("syno.lock: expected the path of a lock file, such as \"/run/lock/synosh-cleanup.lock\"")
+  end
+  local lock, kind, detail = core.lock(path)
+  if not lock then
+    if kind == "busy" then
+      errors.raise { kind = "locked", message = string.format(
+        "another synosh run%s holds the lock %s; this run stops without doing anything",
+        detail ~= "" and (" (pid " .. detail .. ")") or "", path) }
+    end
+    usage(detail .. "; give --lock a file in a directory this user can write")
+  end
+  held_locks[#held_locks + 1] = lock
+  return lock
+end
+
+-- The report a script handed to syno.notify, sent by --notify-command at exit.
+local pending_report
+
+-- Runs command with sh -c and text on its standard input; warns when it fails.
+local function run_notify_command(command, text)
+  local pipe, message = io.popen(command, "w")
+  if not pipe then
+    core.message("warning", string.format("cannot run the notify command: %s", tostring(message)))
+    return false
+  end
+  pipe:write(text, "\n")
+  local ok, how, code = pipe:close()
+  if not ok then
+    core.message("warning", string.format("the notify command %s with %s %s", how == "signal"
+      and "was killed" or "exited", how == "signal" and "signal" or "status", tostring(code)))
+    return false
+  end
+  return true
+end
+
+--- syno.notify(report, {command = CMD}) --> true
+-- Hands a report (from syno.policy) to the notification: with --notify-command,
+-- the command gets it as JSON on standard input when the run ends, together
+-- with the exit status. With options.command, that command runs now.
+function syno.notify(report, options)
+  if type(report) ~= "table" then
+    usage("syno.notify: expected a report from syno.policy, got " .. type(report))
+  end
+  pending_report = report
+  if options ~= nil and (type(options) ~= "table" or type(options.command) ~= "string") then
+    usage("syno.notify: options must be {command = \"a shell command\"}")
+  end
+  if options then
+    local payload = require("syno.report").data(report)
+    return run_notify_command(options.command, require("syno.report").json(payload))
+  end
+  return true
+end
+
+--- Called by the host at the end of the run (status: the exit status,
+-- message: the error line or nil): sends the notification of --notify-command.
+function syno._finish(status, message)
+  local command = host_options.notify_command
+  if not command then
+    return
+  end
+  local report = require "syno.report"
+  local payload = pending_report and report.data(pending_report) or { kind = "run" }
+  payload.exit_status = status
+  payload.status = status == 0 and "ok" or "failed"
+  payload.error = message
+  payload.script = type(arg) == "table" and arg[0] or nil
+  payload.nas = settings.url
+  payload.synosh = core.version
+  run_notify_command(command, report.json(payload))
 end
 
 --- Logs out every open session; the host calls it at exit.
