@@ -51,7 +51,7 @@ end
 -- Hints for the DSM codes a caller can act on.
 local hints = {
   [1001] = "check the name with image.list()",
-  [1002] = "a container uses it; remove the container first, or pass {force = true}",
+  [1002] = "a container uses it; remove the container first, or delete with force",
   [1003] = "a registry of that name exists already; choose another name",
 }
 
@@ -270,6 +270,11 @@ function M.image_module(get_session)
     check_type("image.search", "registry", options.registry, "string")
     return M.invoke(get_session(), "search", { query = query, registry = options.registry },
       string.format("search for %q", query))
+  end
+
+  --- image.dry_run() --> true when this session sends no write call
+  function image.dry_run()
+    return get_session().dry_run and true or false
   end
 
   image.registry = {}

@@ -1,18 +1,32 @@
---- Cleanup policy: computes a plan (each image with a decision and the rule
--- behind it), then carries it out or, under dry run, only reports it.
+--- Cleanup and pull policies.
 --
 --   local policy = require "syno.policy"
---   local plan = policy.plan(images, {keep = 2, dangling = true})
---   local report = policy.execute(plan, image_module)
+--   local report = policy.cleanup{keep = 2, older_than = "30d", exclude = {"lscr.io/*"}}
+--   print(policy.report(report))
 --
--- Safety rules: an image is deleted only when a rule selects it and no rule
--- keeps it. DSM images (is_ddsm) are never selected. An image without a usable
--- timestamp is kept by the keep rule, because its age is unknown.
+-- A cleanup first computes a plan: every image with its decision and the rule
+-- behind it. Then it deletes what the plan selects (under dry run it only
+-- reports it) and returns a report. The safety rules:
+--   * an image is deleted only when every rule given selects it and no rule
+--     protects it;
+--   * DSM's own images (is_ddsm) are protected unless show_dsm is set;
+--   * images that containers use are protected whenever the container list
+--     is known;
+--   * an image without a usable creation time has an unknown age and is kept
+--     unless unknown_age = "delete";
+--   * an invalid rule or pattern stops the run before any delete;
+--   * each image is deleted at most once, however often the NAS lists it.
 
 local core = require "syno.core"
+local errors = require "syno.errors"
 local format = require "syno.format"
+local pattern = require "syno.pattern"
 
 local M = {}
+
+local function usage(message)
+  errors.raise { kind = "usage", message = message }
+end
 
 local function is_dangling(image)
   local repository, tag = image.repository, image.tag
@@ -21,81 +35,377 @@ local function is_dangling(image)
 end
 M.is_dangling = is_dangling
 
--- Sorts newest first. Images with an unknown age sort before all others, so the
--- keep rule keeps them, and ties are broken by tag so the plan is repeatable.
-local function newer(a, b)
-  local a_known, b_known = format.known_time(a.created), format.known_time(b.created)
-  if a_known ~= b_known then
-    return not a_known
+--- Returns an image id without its "sha256:" prefix, so both spellings of one
+-- id compare equal.
+local function normal_id(id)
+  if type(id) ~= "string" or id == "" then
+    return nil
   end
-  if a_known and a.created ~= b.created then
+  return (id:gsub("^sha256:", ""))
+end
+M.normal_id = normal_id
+
+local duration_units = { s = 1, m = 60, h = 3600, d = 86400, w = 7 * 86400 }
+
+--- Parses a duration such as "30d", "12h", "2w" or "1w3d" into seconds.
+-- Returns nil and a message for anything else.
+function M.parse_duration(text)
+  if math.type(text) == "integer" and text >= 0 then
+    return text
+  end
+  local function bad()
+    return nil, string.format("invalid duration %q: give a number and a unit (s, m, h, d or w), "
+      .. "such as 30d, 12h or 2w", tostring(text))
+  end
+  if type(text) ~= "string" or text == "" then
+    return bad()
+  end
+  local total, rest = 0, text
+  while rest ~= "" do
+    local count, unit, tail = rest:match("^(%d+)([smhdw])(.*)$")
+    if not count or #count > 9 then
+      return bad()
+    end
+    total = total + tonumber(count) * duration_units[unit]
+    rest = tail
+  end
+  return total
+end
+
+-- The rules policy.plan accepts, with a check for each.
+local rule_checks = {
+  keep = function(value)
+    return math.type(value) == "integer" and value >= 0, "keep must be an integer >= 0"
+  end,
+  older_than = function(value)
+    local seconds, message = M.parse_duration(value)
+    return seconds ~= nil, "older_than: " .. tostring(message)
+  end,
+  unknown_age = function(value)
+    return value == "keep" or value == "delete", "unknown_age must be \"keep\" or \"delete\""
+  end,
+  include = function()
+    return true
+  end,
+  exclude = function()
+    return true
+  end,
+  dangling = function(value)
+    return type(value) == "boolean", "dangling must be true or false"
+  end,
+  show_dsm = function(value)
+    return type(value) == "boolean", "show_dsm must be true or false"
+  end,
+  force = function(value)
+    return type(value) == "boolean", "force must be true or false"
+  end,
+  containers = function(value)
+    return type(value) == "table", "containers must be a list of {name =, image =} records"
+  end,
+  now = function(value)
+    return math.type(value) == "integer", "now must be an integer unix time"
+  end,
+}
+
+--- Checks rules and compiles their patterns. Raises a usage error, before
+-- anything is deleted, for an unknown rule, a bad value or an invalid pattern.
+function M.check_rules(rules)
+  if rules ~= nil and type(rules) ~= "table" then
+    usage("policy rules must be a table, got " .. type(rules))
+  end
+  rules = rules or {}
+  for key, value in pairs(rules) do
+    local check = rule_checks[key]
+    if not check then
+      local names = {}
+      for name in pairs(rule_checks) do
+        names[#names + 1] = name
+      end
+      table.sort(names)
+      usage(string.format("unknown policy rule %q (rules: %s)", tostring(key), table.concat(names, ", ")))
+    end
+    local ok, message = check(value)
+    if not ok then
+      if key ~= "older_than" then
+        message = string.format("%s, got %s", message, type(value) == "string"
+          and string.format("%q", value) or tostring(value))
+      end
+      usage(message)
+    end
+  end
+  local compiled = {}
+  for key, value in pairs(rules) do
+    compiled[key] = value
+  end
+  local message
+  compiled.include_matchers, message = pattern.compile_all(rules.include, "include")
+  if message then
+    usage(message)
+  end
+  compiled.exclude_matchers, message = pattern.compile_all(rules.exclude, "exclude")
+  if message then
+    usage(message)
+  end
+  if rules.older_than ~= nil then
+    compiled.older_than_seconds = M.parse_duration(rules.older_than)
+  end
+  compiled.unknown_age = rules.unknown_age or "keep"
+  compiled.now = rules.now or os.time()
+  return compiled
+end
+
+-- Returns the short form of a duration for reasons: 2592000 -> "30d".
+local function duration_text(rules)
+  if type(rules.older_than) == "string" then
+    return rules.older_than
+  end
+  return string.format("%ds", rules.older_than_seconds)
+end
+
+-- Normalises a reference for comparing a container's image with an image
+-- record: docker.io/library/nginx, library/nginx and nginx are one name, and
+-- a reference without a tag means ":latest".
+local function canonical_name(repository, tag)
+  repository = repository:gsub("^docker%.io/", ""):gsub("^index%.docker%.io/", ""):gsub("^library/", "")
+  return repository .. ":" .. (tag or "latest")
+end
+
+local function split_reference(text)
+  local name = text:gsub("@.*$", "")
+  local last_slash = 0
+  for i = #name, 1, -1 do
+    if name:sub(i, i) == "/" then
+      last_slash = i
+      break
+    end
+  end
+  local colon = name:find(":", last_slash + 1, true)
+  if colon then
+    return name:sub(1, colon - 1), name:sub(colon + 1)
+  end
+  return name, nil
+end
+
+-- Builds the lookup of images in use: canonical name or id -> container names.
+local function in_use_index(containers)
+  local index = {}
+  for _, container in ipairs(containers or {}) do
+    local used = container.image
+    if type(used) == "string" and used ~= "" then
+      local key
+      local id = used:match("^sha256:(%x+)$") or (used:match("^%x+$") and #used >= 12 and used)
+      if id then
+        key = "id:" .. id
+      else
+        key = canonical_name(split_reference(used))
+      end
+      index[key] = index[key] or {}
+      table.insert(index[key], tostring(container.name or "?") .. (container.status and
+        string.format(" (%s)", container.status) or ""))
+    end
+  end
+  return index
+end
+
+local function containers_using(index, image)
+  if not is_dangling(image) then
+    local names = index[canonical_name(image.repository, image.tag)]
+    if names then
+      return names
+    end
+  end
+  local id = normal_id(image.id)
+  if id then
+    for key, names in pairs(index) do
+      local used = key:match("^id:(%x+)$")
+      if used and id:sub(1, #used) == used then
+        return names
+      end
+    end
+  end
+  return nil
+end
+
+-- Sorts newest first; ties are broken by tag so the plan is repeatable.
+local function newer(a, b)
+  if a.created ~= b.created then
     return a.created > b.created
   end
   return tostring(a.tag) < tostring(b.tag)
 end
 
---- Returns the plan for images under rules: a list of entries
--- {image =, action = "delete" | "keep", reason =}, sorted by name.
--- rules.keep: the number of newest tags to keep per repository (nil: keep all);
--- rules.dangling: delete dangling images.
-function M.plan(images, rules)
-  assert(type(images) == "table", "images must be a list")
-  rules = rules or {}
-  local keep = rules.keep
-  assert(keep == nil or (math.type(keep) == "integer" and keep >= 0), "keep must be an integer >= 0")
+local function set(entry, action, rule, reason)
+  entry.action, entry.rule, entry.reason = action, rule, reason
+end
 
-  local entries = {}
-  local by_repository = {}
-  for _, image in ipairs(images) do
-    local entry = { image = image, name = format.image_name(image) }
-    entries[#entries + 1] = entry
-    if image.is_ddsm then
-      entry.action, entry.reason = "keep", "DSM image (is_ddsm)"
-    elseif is_dangling(image) then
-      if rules.dangling then
-        entry.action, entry.reason = "delete", "dangling (no repository or tag)"
+-- Applies the age rule to an entry the other rules select; returns true when
+-- the image is old enough (or no age rule is given).
+local function age_selects(entry, rules, what)
+  if not rules.older_than_seconds then
+    return true, nil
+  end
+  local created = entry.image.created
+  if not format.known_time(created) then
+    if rules.unknown_age == "delete" then
+      return true, "unknown age (unknown_age = delete)"
+    end
+    set(entry, "keep", "unknown_age", what .. "unknown age (no creation time), kept unless unknown_age = delete")
+    return false
+  end
+  local age = format.age(created, rules.now)
+  if created > rules.now - rules.older_than_seconds then
+    set(entry, "keep", "older_than", string.format("%screated %s, newer than %s", what, age, duration_text(rules)))
+    return false
+  end
+  return true, string.format("created %s, older than %s", age, duration_text(rules))
+end
+
+--- Returns the plan for images under rules: a list of entries
+--   {image =, name =, action = "delete" | "keep", rule =, reason =}
+-- sorted by name, with plan.warnings (a list of lines) and plan.rules.
+-- Rules: keep, older_than, unknown_age, include, exclude, dangling, show_dsm,
+-- force, containers (records with name and image), now. See docs/policies.md.
+function M.plan(images, rules)
+  if type(images) ~= "table" then
+    usage("policy.plan: images must be a list, got " .. type(images))
+  end
+  rules = M.check_rules(rules)
+  local keep = rules.keep
+  local used = in_use_index(rules.containers)
+  local plan = { kind = "plan", rules = rules, warnings = {} }
+  local by_repository, repositories = {}, {}
+  local seen = {}
+  local exclude_hits = {}
+
+  -- Work in a fixed order, so the plan does not depend on the order the NAS
+  -- lists images in (which copy of a name listed twice counts, for one).
+  local ordered = {}
+  for i, image in ipairs(images) do
+    ordered[i] = { image = image, name = format.image_name(image), id = tostring(normal_id(image.id)),
+                   created = format.known_time(image.created) and image.created or 0 }
+  end
+  table.sort(ordered, function(a, b)
+    if a.name ~= b.name then
+      return a.name < b.name
+    elseif a.id ~= b.id then
+      return a.id < b.id
+    end
+    return a.created > b.created
+  end)
+
+  for _, item in ipairs(ordered) do
+    local image = item.image
+    local entry = { image = image, name = item.name }
+    plan[#plan + 1] = entry
+    local dangling = is_dangling(image)
+    -- One delete per reference (per id for a dangling image), however often
+    -- the inventory lists it.
+    local identity = dangling and ("id:" .. tostring(normal_id(image.id))) or entry.name
+    local containers = containers_using(used, image)
+    local excluded = rules.exclude_matchers and pattern.first_match(rules.exclude_matchers, image)
+    if seen[identity] then
+      set(entry, "keep", "duplicate", "listed twice by the NAS; handled once")
+    elseif image.is_ddsm and not rules.show_dsm then
+      set(entry, "keep", "dsm", "DSM's own image (is_ddsm); set show_dsm to include it")
+    elseif containers then
+      set(entry, "keep", "in_use", "used by container " .. table.concat(containers, ", "))
+    elseif excluded then
+      exclude_hits[excluded.pattern] = true
+      set(entry, "keep", "exclude", string.format("matches exclude pattern %q", excluded.pattern))
+    elseif rules.include_matchers and not pattern.first_match(rules.include_matchers, image) then
+      set(entry, "keep", "include", "matches no include pattern")
+    elseif dangling then
+      if not rules.dangling then
+        set(entry, "keep", "dangling", "dangling; dangling images are kept unless dangling = true")
       else
-        entry.action, entry.reason = "keep", "dangling, but dangling images are kept"
+        local old_enough, age_reason = age_selects(entry, rules, "dangling, but ")
+        if old_enough then
+          set(entry, "delete", "dangling", "dangling (no tag)" .. (age_reason and ", " .. age_reason or ""))
+        end
       end
     else
       local group = by_repository[image.repository]
       if not group then
         group = {}
         by_repository[image.repository] = group
+        repositories[#repositories + 1] = image.repository
       end
       group[#group + 1] = entry
     end
+    seen[identity] = true
   end
 
-  for repository, group in pairs(by_repository) do
-    table.sort(group, function(a, b)
+  for _, repository in ipairs(repositories) do
+    local group = by_repository[repository]
+    -- The keep rule ranks the images of known age; an image of unknown age
+    -- takes no place among the newest, it is kept by its own rule (or, under
+    -- unknown_age = "delete", counts as the oldest).
+    local known, unknown = {}, {}
+    for _, entry in ipairs(group) do
+      if format.known_time(entry.image.created) then
+        known[#known + 1] = entry
+      else
+        unknown[#unknown + 1] = entry
+      end
+    end
+    table.sort(known, function(a, b)
       return newer(a.image, b.image)
     end)
-    for rank, entry in ipairs(group) do
-      if keep == nil then
-        entry.action, entry.reason = "keep", "no keep rule given"
-      elseif rank <= keep then
-        if format.known_time(entry.image.created) then
-          entry.action = "keep"
-          entry.reason = string.format("one of the %d newest tags of %s", keep, repository)
-        else
-          entry.action = "keep"
-          entry.reason = "unknown age (no creation time)"
-        end
+    table.sort(unknown, function(a, b)
+      return tostring(a.image.tag) < tostring(b.image.tag)
+    end)
+    local ranked = known
+    if rules.unknown_age == "delete" then
+      for _, entry in ipairs(unknown) do
+        ranked[#ranked + 1] = entry
+      end
+    else
+      for _, entry in ipairs(unknown) do
+        set(entry, "keep", "unknown_age", "unknown age (no creation time), kept unless unknown_age = delete")
+      end
+    end
+    for rank, entry in ipairs(ranked) do
+      if keep == nil and rules.older_than_seconds == nil then
+        set(entry, "keep", "no_rule", "no keep or older_than rule selects it")
+      elseif keep ~= nil and rank <= keep then
+        set(entry, "keep", "keep", string.format("one of the %d newest tags of %s", keep, repository))
       else
-        entry.action = "delete"
-        entry.reason = string.format("older than the %d newest tags of %s", keep, repository)
+        local old_enough, age_reason = age_selects(entry, rules,
+          keep and string.format("not among the %d newest tags of %s, but ", keep, repository) or "")
+        if old_enough then
+          local parts = {}
+          if keep then
+            parts[#parts + 1] = string.format("not among the %d newest tags of %s", keep, repository)
+          end
+          if age_reason then
+            parts[#parts + 1] = age_reason
+          elseif not format.known_time(entry.image.created) then
+            parts[#parts + 1] = "unknown age (unknown_age = delete)"
+          end
+          local rule = keep and "keep" or "older_than"
+          if keep and rules.older_than_seconds then
+            rule = "keep+older_than"
+          end
+          set(entry, "delete", rule, table.concat(parts, "; "))
+        end
       end
     end
   end
 
-  table.sort(entries, function(a, b)
+  for _, matcher in ipairs(rules.exclude_matchers or {}) do
+    if not exclude_hits[matcher.pattern] then
+      plan.warnings[#plan.warnings + 1] = string.format(
+        "exclude pattern %q matches no image on the NAS; check its spelling", matcher.pattern)
+    end
+  end
+
+  table.sort(plan, function(a, b)
     if a.name ~= b.name then
       return a.name < b.name
     end
     return tostring(a.image.id) < tostring(b.image.id)
   end)
-  return entries
+  return plan
 end
 
 --- Returns the bytes that deleting the selected entries frees: an image's size
@@ -104,15 +414,15 @@ end
 function M.bytes_freed(plan, selected)
   local remaining = {}
   for _, entry in ipairs(plan) do
-    local id = entry.image.id
-    if id ~= nil and not selected[entry] then
+    local id = normal_id(entry.image.id)
+    if id ~= nil and not selected[entry] and entry.rule ~= "duplicate" then
       remaining[id] = true
     end
   end
   local counted, total = {}, 0
   for _, entry in ipairs(plan) do
-    local id = entry.image.id
-    if selected[entry] and not remaining[id] and not counted[id] then
+    local id = normal_id(entry.image.id)
+    if selected[entry] and not (id and remaining[id]) and not counted[id or entry] then
       counted[id or entry] = true
       total = total + (tonumber(entry.image.size) or 0)
     end
@@ -122,50 +432,200 @@ end
 
 --- Returns the entries of plan whose action is "delete", as a set.
 function M.deletions(plan)
-  local set = {}
+  local selected = {}
   for _, entry in ipairs(plan) do
     if entry.action == "delete" then
-      set[entry] = true
+      selected[entry] = true
     end
   end
-  return set
+  return selected
 end
 
---- Deletes the images the plan selects, one by one; a failure does not stop
--- the others. Returns {deleted =, kept =, failed =, bytes_freed =}, where
--- failed entries carry the error. Under dry run, image.delete sends nothing.
-function M.execute(plan, image, options)
-  options = options or {}
-  local report = { deleted = {}, kept = {}, failed = {}, bytes_freed = 0 }
+--- Returns the number of entries plan selects for deletion.
+function M.count_deletions(plan)
+  local count = 0
   for _, entry in ipairs(plan) do
     if entry.action == "delete" then
-      local ok, err = pcall(image.delete, entry.image)
-      if ok then
-        report.deleted[#report.deleted + 1] = entry
-        if options.on_deleted then
-          options.on_deleted(entry)
-        end
-      else
-        entry.error = err
-        report.failed[#report.failed + 1] = entry
-        if options.on_failed then
-          options.on_failed(entry, err)
-        end
-        -- An interrupt stops the run after the current call.
-        if (type(err) == "table" and err.kind == "interrupted") or core.interrupted() then
-          break
-        end
-      end
+      count = count + 1
+    end
+  end
+  return count
+end
+
+local function interrupted(err)
+  return (type(err) == "table" and err.kind == "interrupted") or core.interrupted()
+end
+
+--- Deletes the images the plan selects; a failure does not stop the others,
+-- an interrupt stops after the current call. Returns the report:
+--   {kind = "cleanup", dry_run =, deleted =, kept =, failed =, not_attempted =,
+--    bytes_freed =, interrupted =, warnings =}
+-- where failed entries carry the error. Under dry run image.delete sends nothing.
+-- image.delete_many, where the module has it, deletes in batches.
+local execute
+
+function M.execute(plan, image, options)
+  -- A signal stops the run after the current delete, so the report can say
+  -- exactly what was deleted (see core.hold_interrupts).
+  local held = core.hold_interrupts(true)
+  local ok, report = pcall(execute, plan, image, options)
+  core.hold_interrupts(held)
+  if not ok then
+    error(report, 0)
+  end
+  return report
+end
+
+execute = function(plan, image, options)
+  options = options or {}
+  local report = {
+    kind = "cleanup", plan = plan, dry_run = options.dry_run or false, deleted = {}, kept = {},
+    failed = {}, not_attempted = {}, bytes_freed = 0, interrupted = false,
+    warnings = plan.warnings or {}, started = options.started or os.time(),
+  }
+  local delete_options = plan.rules and plan.rules.force and { force = true } or nil
+  local pending = {}
+  for _, entry in ipairs(plan) do
+    if entry.action == "delete" then
+      pending[#pending + 1] = entry
     else
       report.kept[#report.kept + 1] = entry
     end
   end
+
+  local function succeeded(entry)
+    report.deleted[#report.deleted + 1] = entry
+    if options.on_deleted then
+      options.on_deleted(entry)
+    end
+  end
+  local function failed(entry, err)
+    entry.error = err
+    report.failed[#report.failed + 1] = entry
+    if options.on_failed then
+      options.on_failed(entry, err)
+    end
+  end
+
+  local index = 1
+  local batch_size = options.batch_size or 20
+  while index <= #pending do
+    if core.interrupted() then
+      report.interrupted = true
+      break
+    end
+    if image.delete_many and batch_size > 1 then
+      local batch = {}
+      for i = index, math.min(index + batch_size - 1, #pending) do
+        batch[#batch + 1] = pending[i]
+      end
+      local records = {}
+      for i, entry in ipairs(batch) do
+        records[i] = entry.image
+      end
+      local ok, results = pcall(image.delete_many, records, delete_options)
+      if not ok then
+        for _, entry in ipairs(batch) do
+          failed(entry, results)
+        end
+        index = index + #batch
+        if interrupted(results) then
+          report.interrupted = true
+          break
+        end
+      else
+        for i, entry in ipairs(batch) do
+          local result = results[i] or { ok = false, error = "the NAS gave no result for this image" }
+          if result.ok then
+            succeeded(entry)
+          else
+            failed(entry, result.error)
+          end
+        end
+        index = index + #batch
+      end
+    else
+      local entry = pending[index]
+      local ok, err = pcall(image.delete, entry.image, delete_options)
+      index = index + 1
+      if ok then
+        succeeded(entry)
+      else
+        failed(entry, err)
+        if interrupted(err) then
+          report.interrupted = true
+          break
+        end
+      end
+    end
+  end
+  for i = index, #pending do
+    report.not_attempted[#report.not_attempted + 1] = pending[i]
+  end
+
   local deleted = {}
   for _, entry in ipairs(report.deleted) do
     deleted[entry] = true
   end
   report.bytes_freed = M.bytes_freed(plan, deleted)
+  report.finished = os.time()
   return report
+end
+
+--- Runs a whole cleanup: lists the images (options.images, or image.list()),
+-- plans with the rules in options, deletes (not under dry run) and returns the
+-- report. options: the rules of policy.plan, plus image (the syno.image
+-- module or a connection's), dry_run, on_plan(plan), on_deleted(entry),
+-- on_failed(entry, err), batch_size.
+function M.cleanup(options)
+  if type(options) ~= "table" then
+    usage("policy.cleanup: expected a table of rules, such as {keep = 3}")
+  end
+  local rules, hooks = {}, {}
+  local hook_names = { image = true, images = true, dry_run = true, on_plan = true, on_deleted = true,
+                       on_failed = true, batch_size = true, containers = false }
+  for key, value in pairs(options) do
+    if hook_names[key] then
+      hooks[key] = value
+    else
+      rules[key] = value
+    end
+  end
+  -- Check the rules before anything goes over the wire.
+  M.check_rules(rules)
+  local image = hooks.image or require "syno.image"
+  local started = os.time()
+  local images = hooks.images
+  if images == nil then
+    images = image.list { show_dsm = rules.show_dsm or false }
+  end
+  if rules.containers == nil and image.containers then
+    rules.containers = image.containers()
+  end
+  local plan = M.plan(images, rules)
+  if hooks.on_plan then
+    hooks.on_plan(plan)
+  end
+  local dry_run = hooks.dry_run
+  if dry_run == nil then
+    dry_run = image.dry_run and image.dry_run() or false
+  end
+  if dry_run then
+    local report = M.execute(plan, { delete = function() return true end }, {
+      dry_run = true, started = started, on_deleted = hooks.on_deleted })
+    return report
+  end
+  return M.execute(plan, image, { started = started, on_deleted = hooks.on_deleted,
+                                  on_failed = hooks.on_failed, batch_size = hooks.batch_size })
+end
+
+M.pull = function(options)
+  return require("syno.pull").run(options)
+end
+
+--- Formats a plan or a report: options.format = "table" (the default) or "json".
+function M.report(value, options)
+  return require("syno.report").format(value, options)
 end
 
 return M

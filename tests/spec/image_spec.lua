@@ -224,7 +224,7 @@ for _, transport in ipairs { "http", "https" } do
       assert.is_false(ok)
       assert.are.equal("api", err.kind)
       assert.are.equal(1002, err.code)
-      assert.matches("{force = true}", err.message, 1, true)
+      assert.matches("delete with force", err.message, 1, true)
     end)
 
     it("delete rejects unknown options", function()

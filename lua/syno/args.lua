@@ -1,0 +1,133 @@
+--- Option parsing for scripts: "--name VALUE", "--name=VALUE", flags and
+-- repeatable options, with the one-line usage errors and exit status 2 that
+-- synosh's own options have.
+--
+--   local args = require "syno.args"
+--   local options, rest = args.parse({...}, {
+--     program = "cleanup.lua", usage = usage_text,
+--     options = {
+--       { "--keep", value = "N", check = args.integer(0) },
+--       { "--exclude", value = "PATTERN", repeated = true },
+--       { "--dry-run" },
+--     },
+--   })
+--   -- options.keep, options.exclude (a list), options.dry_run (true or nil)
+
+local M = {}
+
+-- Prints "program: message (see --help)" and ends the run with status 2.
+local function fail(spec, message)
+  io.stderr:write(string.format("%s: %s (see --help)\n", spec.program, message))
+  os.exit(2)
+end
+M.fail = fail
+
+local function key_of(name)
+  return (name:gsub("^%-%-", ""):gsub("%-", "_"))
+end
+
+--- Returns a check for whole numbers >= minimum.
+function M.integer(minimum)
+  return function(text, name)
+    if not text:match("^%d+$") or #text > 9 then
+      return nil, string.format("invalid %s %q: give a whole number >= %d", name, text, minimum)
+    end
+    local value = math.tointeger(tonumber(text))
+    if value < minimum then
+      return nil, string.format("invalid %s %q: give a whole number >= %d", name, text, minimum)
+    end
+    return value
+  end
+end
+
+--- Returns a check for a number of seconds > 0.
+function M.seconds()
+  return function(text, name)
+    local value = tonumber(text)
+    if not value or value <= 0 or value ~= value or value == math.huge then
+      return nil, string.format("invalid %s %q: give a number of seconds greater than 0", name, text)
+    end
+    return value
+  end
+end
+
+--- Returns a check that accepts one of the given words.
+function M.one_of(...)
+  local words = { ... }
+  return function(text, name)
+    for _, word in ipairs(words) do
+      if text == word then
+        return text
+      end
+    end
+    return nil, string.format("invalid %s %q: give %s", name, text, table.concat(words, " or "))
+  end
+end
+
+--- Parses list (the script's arguments) by spec. Returns the options (keys
+-- are option names without "--" and with "_" for "-") and the other
+-- arguments. -h and --help print spec.usage and exit 0.
+function M.parse(list, spec)
+  local by_name = {}
+  for _, option in ipairs(spec.options) do
+    by_name[option[1]] = option
+  end
+  local options, rest = {}, {}
+  local i = 1
+  while i <= #list do
+    local arg = list[i]
+    if arg == "-h" or arg == "--help" then
+      print(spec.usage)
+      os.exit(0)
+    elseif arg == "--" then
+      for j = i + 1, #list do
+        rest[#rest + 1] = list[j]
+      end
+      break
+    elseif arg:sub(1, 2) == "--" then
+      local name, inline = arg:match("^(%-%-[^=]+)=(.*)$")
+      name = name or arg
+      local option = by_name[name]
+      if not option then
+        fail(spec, "unknown option " .. name)
+      end
+      local key = key_of(name)
+      if option.value then
+        local value = inline
+        if value == nil then
+          i = i + 1
+          value = list[i]
+        end
+        if value == nil or value == "" then
+          fail(spec, string.format("%s needs a value (%s)", name, option.value))
+        end
+        if option.check then
+          local checked, message = option.check(value, name)
+          if checked == nil then
+            fail(spec, message)
+          end
+          value = checked
+        end
+        if option.repeated then
+          options[key] = options[key] or {}
+          table.insert(options[key], value)
+        else
+          options[key] = value
+        end
+      else
+        if inline ~= nil then
+          fail(spec, string.format("%s takes no value", name))
+        end
+        options[key] = true
+      end
+    elseif arg:sub(1, 1) == "-" and arg ~= "-" then
+      fail(spec, "unknown option " .. arg)
+    else
+      rest[#rest + 1] = arg
+    end
+    i = i + 1
+  end
+  return options, rest
+end
+
+return M
