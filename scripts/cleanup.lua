@@ -1,97 +1,156 @@
 #!/usr/bin/env synosh
--- Removes dangling images and keeps the N newest tags of each repository.
--- Prints the plan (every image with its decision and the reason), then deletes
--- what the plan selects unless --dry-run is given.
---
--- Exit status: 0 when every planned delete succeeded, 1 when any failed,
--- 2 for a usage error.
+-- Deletes the images a cleanup policy selects: older tags beyond the newest N
+-- per repository, images older than a given age, dangling images; never DSM's
+-- own images, images a container uses, or what an exclude pattern names.
+-- Prints the plan (every image with its decision and the reason), then
+-- deletes what it selects, unless --dry-run or --plan is given.
 
 local syno = require "syno"
-local format = require "syno.format"
+local args = require "syno.args"
 local policy = require "syno.policy"
+local report_format = require "syno.report"
 
 local usage_text = [[
 usage: synosh [connection options] scripts/cleanup.lua [options]
 
-Options:
-  --keep N        keep the N newest tags of each repository (default 3)
-  --no-dangling   keep dangling images (by default they are deleted)
-  --dry-run       print the plan and send no delete
-  -h, --help      show this help
+Rules (an image is deleted only when every rule given selects it):
+  --keep N             keep the N newest tags of each repository (default 3)
+  --older-than AGE     delete only images created more than AGE ago, such as
+                       30d, 12h, 2w or 1w3d (units s, m, h, d, w)
+  --unknown-age WHAT   images without a creation time: keep (default) or delete
+  --include PATTERN    consider only images whose repository:tag matches PATTERN
+                       (repeatable)
+  --exclude PATTERN    never delete images that match PATTERN (repeatable)
+  --exclude-file FILE  read exclude patterns from FILE, one per line (# comments)
+  --no-dangling        keep dangling (untagged) images; by default they are
+                       deleted when the age rule allows
+  --show-dsm           consider DSM's own images too (never by default)
+  --force              ask the NAS to force each delete
 
-DSM's own images (is_ddsm) are never deleted. An image without a creation
-time counts as newest, so the keep rule keeps it.]]
+Output:
+  --dry-run            print the plan and the report, send no delete
+  --plan               print the plan only, send no delete
+  --json               print the plan or the report as JSON on standard output
+  -h, --help           show this help
 
-local function fail_usage(message)
-  io.stderr:write("cleanup.lua: ", message, " (see --help)\n")
-  os.exit(2)
+Patterns are globs matched against the whole repository:tag: * matches any
+characters, ? one character, [a-z] a set. A pattern without a tag matches
+every tag ("redis" is "redis:*"); "lscr.io/*" matches everything from that
+registry. An invalid pattern stops the run before any delete.
+
+Exit status: 0 when every planned delete succeeded, 1 when any failed,
+2 for a usage error; see synosh --help for the others.]]
+
+local spec = {
+  program = "cleanup.lua",
+  usage = usage_text,
+  options = {
+    { "--keep", value = "N", check = args.integer(0) },
+    { "--older-than", value = "AGE", check = function(text, name)
+      local seconds, message = policy.parse_duration(text)
+      if not seconds then
+        return nil, name .. ": " .. message
+      end
+      return text
+    end },
+    { "--unknown-age", value = "keep|delete", check = args.one_of("keep", "delete") },
+    { "--include", value = "PATTERN", repeated = true },
+    { "--exclude", value = "PATTERN", repeated = true },
+    { "--exclude-file", value = "FILE", repeated = true },
+    { "--no-dangling" }, { "--show-dsm" }, { "--force" },
+    { "--dry-run" }, { "--plan" }, { "--json" },
+  },
+}
+
+local options, rest = args.parse({ ... }, spec)
+if #rest > 0 then
+  args.fail(spec, "unexpected argument " .. rest[1])
 end
 
-local options = { keep = 3, dangling = true, dry_run = syno.dry_run }
-local args = { ... }
-local i = 1
-while i <= #args do
-  local option = args[i]
-  if option == "--keep" or option:match("^%-%-keep=") then
-    local value = option:match("^%-%-keep=(.*)$")
-    if not value then
-      i = i + 1
-      value = args[i]
-    end
-    if value == nil then
-      fail_usage("--keep needs a number, such as --keep 3")
-    end
-    if not value:match("^%d+$") then
-      fail_usage(string.format("invalid --keep %q: give a whole number >= 0", value))
-    end
-    options.keep = math.tointeger(tonumber(value))
-  elseif option == "--no-dangling" then
-    options.dangling = false
-  elseif option == "--dry-run" then
-    options.dry_run = true
-  elseif option == "-h" or option == "--help" then
-    print(usage_text)
-    os.exit(0)
-  else
-    fail_usage("unknown option " .. option)
+-- Reads exclude patterns from a file: one per line, blank lines and # comments skipped.
+local function read_patterns(path, into)
+  local file, message = io.open(path, "r")
+  if not file then
+    args.fail(spec, "cannot read --exclude-file: " .. message)
   end
-  i = i + 1
-end
-
-local nas = syno.connect { dry_run = options.dry_run }
-local images = nas.image.list()
-local plan = policy.plan(images, { keep = options.keep, dangling = options.dangling })
-local now = os.time()
-
-print(string.format("cleanup plan for %s: keep the newest %d tag%s per repository, %s%s",
-  nas:info().url, options.keep, options.keep == 1 and "" or "s",
-  options.dangling and "delete dangling images" or "keep dangling images",
-  options.dry_run and " (dry run: nothing is deleted)" or ""))
-
-local planned_count = 0
-for _, entry in ipairs(plan) do
-  if entry.action == "delete" then
-    planned_count = planned_count + 1
+  for line in file:lines() do
+    local text = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    if text ~= "" then
+      into[#into + 1] = text
+    end
   end
-  print(string.format("  %-6s %-48s %10s  %-14s %s", entry.action, entry.name,
-    format.size(entry.image.size), format.age(entry.image.created, now), entry.reason))
+  file:close()
 end
-print(string.format("plan: delete %d of %d images, freeing %s", planned_count, #plan,
-  format.size(policy.bytes_freed(plan, policy.deletions(plan)))))
 
-local report = policy.execute(plan, nas.image, {
-  on_failed = function(entry, err)
-    syno.log.error(string.format("cannot delete %s: %s", entry.name, tostring(err)))
+local exclude = options.exclude or {}
+for _, path in ipairs(options.exclude_file or {}) do
+  read_patterns(path, exclude)
+end
+
+local rules = {
+  keep = options.keep or 3,
+  older_than = options.older_than,
+  unknown_age = options.unknown_age,
+  include = options.include,
+  exclude = #exclude > 0 and exclude or nil,
+  dangling = not options.no_dangling,
+  show_dsm = options.show_dsm or false,
+  force = options.force or false,
+}
+-- Check every rule and pattern before connecting, so a typo costs no login.
+local ok, err = pcall(policy.check_rules, rules)
+if not ok then
+  args.fail(spec, tostring(err))
+end
+
+local plan_only = options.plan
+local dry_run = options.dry_run or syno.dry_run
+local nas = syno.connect { dry_run = dry_run or plan_only or nil }
+local printing = not options.json and not syno.quiet
+
+local cleanup_options = {
+  image = nas.image,
+  dry_run = dry_run or plan_only or false,
+  on_plan = function(plan)
+    for _, warning in ipairs(plan.warnings) do
+      syno.log.warn(warning)
+    end
+    if printing and not plan_only then
+      print(string.format("cleanup plan for %s%s", nas:info().url,
+        dry_run and " (dry run: nothing is deleted)" or ""))
+      print(report_format.format(plan))
+      io.stdout:flush()
+    end
   end,
-})
+  on_deleted = function(entry)
+    if not dry_run then
+      syno.log.info(string.format("deleted %s: %s", entry.name, entry.reason))
+    end
+  end,
+  on_failed = function(entry, failure)
+    local text = tostring(failure)
+    if not text:find(entry.name, 1, true) then
+      text = string.format("cannot delete %s: %s", entry.name, text)
+    end
+    syno.log.error(text)
+  end,
+}
+for key, value in pairs(rules) do
+  cleanup_options[key] = value
+end
 
-if options.dry_run then
-  print(string.format("dry run: would delete %d images, keep %d", #report.deleted, #report.kept))
-else
-  print(string.format("deleted %d images (%s), kept %d, failed %d", #report.deleted,
-    format.size(report.bytes_freed), #report.kept, #report.failed))
+local report = policy.cleanup(cleanup_options)
+local result = plan_only and report.plan or report
+syno.notify(result)
+
+if options.json then
+  print(policy.report(result, { format = "json", indent = "  " }))
+elseif plan_only and not syno.quiet then
+  print(policy.report(result))
+elseif printing then
+  print(report_format.summary_line(report))
 end
 nas:close()
-if #report.failed > 0 then
+if #report.failed > 0 or report.interrupted then
   os.exit(1)
 end

@@ -2,28 +2,62 @@
 -- Lists the images on the NAS per repository: tags, sizes, ages, totals and
 -- dangling images.
 --
--- usage: synosh [connection options] scripts/inventory.lua [--all]
---   --all   include DSM's own images (is_ddsm)
 
 local image = require "syno.image"
+local args = require "syno.args"
 local format = require "syno.format"
 local policy = require "syno.policy"
+local report = require "syno.report"
 
-local show_dsm = false
-for _, option in ipairs { ... } do
-  if option == "--all" then
-    show_dsm = true
-  elseif option == "-h" or option == "--help" then
-    print("usage: synosh [connection options] scripts/inventory.lua [--all]")
-    print("  --all   include DSM's own images (is_ddsm)")
-    os.exit(0)
-  else
-    io.stderr:write(string.format("inventory.lua: unknown option %s (see --help)\n", option))
-    os.exit(2)
-  end
+local usage_text = [[
+usage: synosh [connection options] scripts/inventory.lua [options]
+
+Lists the images on the NAS per repository, with sizes, ages and totals.
+
+Options:
+  --all        include DSM's own images (is_ddsm)
+  --json       print the images as JSON on standard output
+  -h, --help   show this help
+
+Exit status: 0 on success; see synosh --help for the others.]]
+
+local spec = {
+  program = "inventory.lua",
+  usage = usage_text,
+  options = { { "--all" }, { "--json" } },
+}
+local options, rest = args.parse({ ... }, spec)
+if #rest > 0 then
+  args.fail(spec, "unexpected argument " .. rest[1])
 end
+local show_dsm = options.all or false
 
 local images, total = image.list { show_dsm = show_dsm }
+
+if options.json then
+  local list, bytes, dangling_count, names = report.array(), 0, 0, {}
+  local repository_count = 0
+  for _, item in ipairs(images) do
+    local dangling = policy.is_dangling(item)
+    list[#list + 1] = {
+      id = item.id, repository = item.repository, tag = item.tag, size = item.size,
+      created = item.created, is_ddsm = item.is_ddsm or false, dangling = dangling,
+      name = format.image_name(item),
+    }
+    bytes = bytes + (tonumber(item.size) or 0)
+    if dangling then
+      dangling_count = dangling_count + 1
+    elseif not names[item.repository] then
+      names[item.repository] = true
+      repository_count = repository_count + 1
+    end
+  end
+  print(report.json({
+    kind = "inventory", total = total, images = list,
+    summary = { images = #images, repositories = repository_count, dangling = dangling_count, bytes = bytes },
+  }, { indent = "  " }))
+  return
+end
 local now = os.time()
 
 local repositories, names, dangling = {}, {}, {}

@@ -1,18 +1,61 @@
--- The ready-to-run scripts against the home-lab fixture.
+-- The ready-to-run scripts against the home-lab fixture: cleanup, pull and
+-- inventory, their flags, reports and exit statuses.
 local testenv = require "testenv"
+local cjson = require "cjson"
 
 local cleanup = testenv.root .. "/scripts/cleanup.lua"
 local inventory = testenv.root .. "/scripts/inventory.lua"
+local pull = testenv.root .. "/scripts/pull.lua"
+
+-- The plan lines of a cleanup's table output: {action, name, line}.
+local function plan_lines(stdout)
+  local lines = {}
+  for line in stdout:gmatch("[^\n]+") do
+    local action, name = line:match("^(%a+)%s+(%S+)")
+    if action == "delete" or action == "keep" then
+      lines[#lines + 1] = { action = action, name = name, line = line }
+    end
+  end
+  return lines
+end
 
 local function planned(stdout, action)
   local names = {}
-  for line in stdout:gmatch("[^\n]+") do
-    local name = line:match("^  " .. action .. "%s+(%S+)")
-    if name then
-      names[#names + 1] = name
+  for _, entry in ipairs(plan_lines(stdout)) do
+    if entry.action == action then
+      names[#names + 1] = entry.name
     end
   end
   return names
+end
+
+local function set_of(list)
+  local set = {}
+  for _, item in ipairs(list) do
+    set[item] = true
+  end
+  return set
+end
+
+-- The names the simulator saw deleted: repository:tag, or the short id of a dangling image.
+local function deleted_names(sim)
+  local names = {}
+  for _, record in ipairs(sim:calls("SYNO.Docker.Image", "delete")) do
+    local params = record.body
+    if params.tag == "<none>" then
+      names[#names + 1] = string.format("<none>(%s)", params.repository:gsub("^sha256:", ""):sub(1, 12))
+    else
+      names[#names + 1] = params.repository .. ":" .. params.tag
+    end
+  end
+  return names
+end
+
+local function no_write_calls(sim)
+  for _, record in ipairs(sim:log()) do
+    assert.is_true(record.http_method == "GET" or record.api == "SYNO.API.Auth",
+      "write call: " .. tostring(record.api) .. " " .. tostring(record.method))
+  end
 end
 
 describe("scripts", function()
@@ -30,116 +73,334 @@ describe("scripts", function()
     sim:reset()
   end)
 
-  it("inventory lists every repository", function()
-    local result = testenv.run { args = { inventory }, env = testenv.sim_env(sim) }
-    assert.are.equal(0, result.status, result.stderr)
-    for _, item in ipairs(sim:state().images) do
-      if item.repository ~= "<none>" and not item.is_ddsm then
-        assert.matches("\n" .. item.repository:gsub("%p", "%%%0") .. "  %(", "\n" .. result.stdout)
+  local function run(args, extra)
+    return testenv.run { args = args, env = testenv.sim_env(sim, extra) }
+  end
+
+  describe("cleanup", function()
+    local rules = { "--keep", "2", "--older-than", "30d", "--exclude", "lscr.io/*" }
+
+    it("dry run prints a plan with a reason on every line and sends no write", function()
+      local args = { cleanup }
+      for _, word in ipairs(rules) do
+        args[#args + 1] = word
       end
-    end
-    assert.matches("dangling images", result.stdout, 1, true)
-    assert.matches("total: %d+ images in %d+ repositories, %d+ dangling", result.stdout)
+      args[#args + 1] = "--dry-run"
+      local result = run(args)
+      assert.are.equal(0, result.status, result.stderr)
+      assert.matches("(dry run: nothing is deleted)", result.stdout, 1, true)
+      local lines = plan_lines(result.stdout)
+      assert.is_true(#lines >= 40)
+      local reasons = { "newest tags of", "older than", "newer than", "exclude pattern", "unknown age",
+        "dangling", "DSM", "used by container", "include pattern", "listed twice" }
+      for _, entry in ipairs(lines) do
+        local found = false
+        for _, reason in ipairs(reasons) do
+          found = found or entry.line:find(reason, 1, true) ~= nil
+        end
+        assert.is_true(found, "no reason on: " .. entry.line)
+      end
+      local kept = set_of(planned(result.stdout, "keep"))
+      assert.is_true(kept["lscr.io/linuxserver/radarr:5.8.3"])
+      assert.matches('matches exclude pattern "lscr.io/*"', result.stdout, 1, true)
+      assert.matches("dry run: would delete %d+ of %d+ images", result.stdout)
+      no_write_calls(sim)
+    end)
+
+    it("without dry run deletes exactly the planned images", function()
+      local dry = run { cleanup, "--keep", "2", "--older-than", "30d", "--exclude", "lscr.io/*", "--dry-run", "--json" }
+      assert.are.equal(0, dry.status, dry.stderr)
+      local plan = cjson.decode(dry.stdout)
+      local expected = {}
+      for _, item in ipairs(plan.images) do
+        if item.action == "delete" then
+          expected[#expected + 1] = item.tag == "<none>"
+            and string.format("<none>(%s)", item.id:gsub("^sha256:", ""):sub(1, 12)) or item.name
+        end
+      end
+      assert.is_true(#expected >= 5)
+      sim:reset()
+      local result = run { cleanup, "--keep", "2", "--older-than", "30d", "--exclude", "lscr.io/*" }
+      local sent = deleted_names(sim)
+      table.sort(sent)
+      table.sort(expected)
+      assert.are.same(expected, sent)
+      -- postgres:15 is used by a container, so the NAS refuses it: the run goes
+      -- on, reports the failure and exits 1.
+      assert.are.equal(1, result.status, result.stderr)
+      assert.matches("cannot delete postgres:15", result.stderr, 1, true)
+      assert.matches("deleted %d+ of %d+ planned images, freeing .*failed 1", result.stdout)
+      local left = {}
+      for _, item in ipairs(sim:state().images) do
+        left[item.repository .. ":" .. item.tag] = true
+      end
+      assert.is_true(left["postgres:15"])
+      assert.is_nil(left["nginx:1.25.3"])
+    end)
+
+    it("keeps the two newest tags of each repository", function()
+      local result = run { cleanup, "--dry-run", "--keep", "2", "--unknown-age", "delete" }
+      assert.are.equal(0, result.status, result.stderr)
+      local kept_per_repository = {}
+      for _, name in ipairs(planned(result.stdout, "keep")) do
+        local repository = name:match("^(.*):[^:/]+$")
+        if repository then
+          kept_per_repository[repository] = (kept_per_repository[repository] or 0) + 1
+        end
+      end
+      for repository, count in pairs(kept_per_repository) do
+        assert.is_true(count <= 2, repository)
+      end
+      local created = {}
+      for _, item in ipairs(sim:state().images) do
+        created[item.repository .. ":" .. item.tag] = item.created
+      end
+      local oldest_kept, newest_deleted = math.huge, 0
+      for _, name in ipairs(planned(result.stdout, "keep")) do
+        if name:match("^nginx:") then
+          oldest_kept = math.min(oldest_kept, created[name])
+        end
+      end
+      for _, name in ipairs(planned(result.stdout, "delete")) do
+        if name:match("^nginx:") then
+          newest_deleted = math.max(newest_deleted, created[name])
+        end
+      end
+      assert.is_true(newest_deleted > 0)
+      assert.is_true(oldest_kept >= newest_deleted)
+    end)
+
+    it("--plan prints the plan only and sends no write", function()
+      local result = run { cleanup, "--plan", "--keep", "1" }
+      assert.are.equal(0, result.status, result.stderr)
+      assert.matches("^ACTION", result.stdout)
+      assert.matches("\nplan: delete %d+ of %d+ images, freeing ", result.stdout)
+      assert.is_nil(result.stdout:find("dry run", 1, true))
+      no_write_calls(sim)
+    end)
+
+    it("--plan --json prints the plan as JSON", function()
+      local result = run { cleanup, "--plan", "--json", "--keep", "1", "--include", "nginx" }
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal("plan", data.kind)
+      assert.are.equal(1, data.rules.keep)
+      assert.are.same({ "nginx" }, data.rules.include)
+      for _, item in ipairs(data.images) do
+        assert.is_string(item.reason)
+        if not item.name:match("^nginx:") then
+          assert.are.equal("keep", item.action)
+        end
+      end
+      no_write_calls(sim)
+    end)
+
+    it("--json prints the report with what happened to each image", function()
+      local result = run { cleanup, "--json", "--keep", "1", "--include", "redis" }
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal("cleanup", data.kind)
+      assert.is_false(data.dry_run)
+      assert.are.equal(data.summary.planned, data.summary.deleted)
+      local results = {}
+      for _, item in ipairs(data.images) do
+        results[item.name] = item.result
+      end
+      assert.are.equal("deleted", results["redis:7.2"])
+      assert.are.equal("kept", results["nginx:latest"])
+      assert.is_true(data.summary.bytes_freed > 0)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", data.started)
+    end)
+
+    it("rejects an invalid pattern before logging in", function()
+      local result = run { cleanup, "--exclude", "redis:.*" }
+      assert.are.equal(2, result.status)
+      assert.matches('invalid pattern "redis:.*"', result.stderr, 1, true)
+      assert.matches('write "redis:*"', result.stderr, 1, true)
+      assert.are.equal(0, #sim:log())
+    end)
+
+    it("rejects a bad --older-than and --keep", function()
+      local result = run { cleanup, "--older-than", "30 days" }
+      assert.are.equal(2, result.status)
+      assert.matches('invalid duration "30 days"', result.stderr, 1, true)
+      result = run { cleanup, "--keep", "two" }
+      assert.are.equal(2, result.status)
+      assert.matches('invalid --keep "two"', result.stderr, 1, true)
+      result = run { cleanup, "--bogus" }
+      assert.are.equal(2, result.status)
+      assert.matches("unknown option --bogus", result.stderr, 1, true)
+      assert.are.equal(0, #sim:log())
+    end)
+
+    it("reads exclude patterns from a file", function()
+      local dir = testenv.tmpdir()
+      local file = testenv.write_file(dir .. "/exclude", "# keep these\nredis\n\n  nginx:1.25.*  # old pins\n")
+      local result = run { cleanup, "--plan", "--json", "--keep", "0", "--exclude-file", file }
+      os.execute("rm -rf " .. testenv.quote(dir))
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.same({ "redis", "nginx:1.25.*" }, data.rules.exclude)
+      for _, item in ipairs(data.images) do
+        if item.name:match("^redis:") or item.name:match("^nginx:1%.25%.") then
+          assert.are.equal("keep", item.action, item.name)
+        end
+      end
+    end)
+
+    it("deletes dangling images and keeps them with --no-dangling", function()
+      local result = run { cleanup, "--keep", "5", "--no-dangling" }
+      assert.are.equal(0, result.status, result.stderr)
+      assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
+      result = run { cleanup, "--keep", "5" }
+      assert.are.equal(0, result.status, result.stderr)
+      for _, item in ipairs(sim:state().images) do
+        assert.are_not.equal("<none>", item.repository)
+      end
+    end)
+
+    it("never deletes DSM images, even with --keep 0", function()
+      run { cleanup, "--keep", "0", "--unknown-age", "delete" }
+      local ddsm_left = 0
+      for _, item in ipairs(sim:state().images) do
+        if item.is_ddsm then
+          ddsm_left = ddsm_left + 1
+        end
+      end
+      assert.is_true(ddsm_left >= 1)
+    end)
+
+    it("prints nothing under --quiet when all goes well", function()
+      local result = run { "--quiet", cleanup, "--keep", "2", "--include", "redis" }
+      assert.are.equal(0, result.status, result.stderr)
+      assert.are.equal("", result.stdout)
+      assert.are.equal("", result.stderr)
+      assert.is_true(#sim:calls("SYNO.Docker.Image", "delete") > 0)
+    end)
+
+    it("says which images a failure left, in the log and the exit status", function()
+      sim:faults { { kind = "dsm_error", code = 117, api = "SYNO.Docker.Image", method = "delete" } }
+      local result = run { cleanup, "--keep", "1", "--include", "redis" }
+      assert.are.equal(1, result.status)
+      assert.matches("cannot delete redis:", result.stderr)
+      assert.matches("failed 1", result.stdout, 1, true)
+    end)
+
+    it("documents every flag in --help", function()
+      local result = run { cleanup, "--help" }
+      assert.are.equal(0, result.status)
+      for _, flag in ipairs { "--keep", "--older-than", "--unknown-age", "--include", "--exclude",
+        "--exclude-file", "--no-dangling", "--show-dsm", "--force", "--dry-run", "--plan", "--json" } do
+        assert.matches(flag, result.stdout, 1, true)
+      end
+    end)
   end)
 
-  it("cleanup dry run plans and sends no write", function()
-    local result = testenv.run { args = { cleanup, "--dry-run", "--keep", "2" }, env = testenv.sim_env(sim) }
-    assert.are.equal(0, result.status, result.stderr)
-    assert.matches("(dry run: nothing is deleted)", result.stdout, 1, true)
-    for line in result.stdout:gmatch("[^\n]+") do
-      if line:match("^  delete") or line:match("^  keep") then
-        assert.is_true(#line > 60, line)
+  describe("pull", function()
+    it("pulls and waits for new images", function()
+      local result = run { pull, "--wait", "busybox:1.36", "nginx:1.27.3" }
+      assert.are.equal(0, result.status, result.stderr)
+      assert.matches("pulled 2, up to date 0, started 0, failed 0", result.stdout, 1, true)
+      assert.are.equal(2, #sim:calls("SYNO.Docker.Image", "pull"))
+      local names = {}
+      for _, item in ipairs(sim:state().images) do
+        names[item.repository .. ":" .. item.tag] = true
       end
-    end
-    assert.is_true(#planned(result.stdout, "delete") > 0)
-    assert.matches("dry run: would delete", result.stderr, 1, true)
-    for _, record in ipairs(sim:log()) do
-      assert.is_true(record.http_method == "GET" or record.api == "SYNO.API.Auth",
-        "write call under dry run: " .. tostring(record.method))
-    end
+      assert.is_true(names["busybox:1.36"])
+    end)
+
+    it("reports an unchanged image as up to date", function()
+      sim:config { pull_delay = 60 }
+      local result = run { pull, "--wait", "--settle", "0.5", "--json", "nginx:1.27.3" }
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal("up to date", data.images[1].result)
+      assert.are.equal(data.images[1].previous_id, data.images[1].id)
+      assert.are.equal(1, data.summary.up_to_date)
+    end)
+
+    it("fails an image that never appears, and exits 1", function()
+      sim:config { pull_delay = 60 }
+      local result = run { pull, "--wait", "--timeout", "0.5", "busybox:9.9", "alpine:3.20" }
+      assert.are.equal(1, result.status)
+      assert.matches("cannot pull busybox:9.9: busybox:9.9 did not appear on the NAS within", result.stderr, 1, true)
+      assert.matches("failed 1", result.stdout, 1, true)
+    end)
+
+    it("starts pulls without --wait", function()
+      local result = run { pull, "--json", "redis:7.4" }
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal("started", data.images[1].result)
+      assert.is_string(data.images[1].task_id)
+    end)
+
+    it("reads references from a file", function()
+      local dir = testenv.tmpdir()
+      local file = testenv.write_file(dir .. "/images", "# base images\nalpine:3.20\n\nbusybox:1.36 # tools\n")
+      local result = run { pull, "--file", file, "--json" }
+      os.execute("rm -rf " .. testenv.quote(dir))
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal("alpine:3.20", data.images[1].reference)
+      assert.are.equal("busybox:1.36", data.images[2].reference)
+    end)
+
+    it("checks every reference before the first pull", function()
+      local result = run { pull, "alpine:3.20", "Nginx:1" }
+      assert.are.equal(2, result.status)
+      assert.matches('invalid reference "Nginx:1"', result.stderr, 1, true)
+      assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "pull"))
+    end)
+
+    it("sends no pull under --dry-run", function()
+      local result = run { pull, "--dry-run", "--json", "alpine:3.20" }
+      assert.are.equal(0, result.status, result.stderr)
+      assert.are.equal("would pull", cjson.decode(result.stdout).images[1].result)
+      no_write_calls(sim)
+    end)
+
+    it("needs at least one reference", function()
+      local result = run { pull }
+      assert.are.equal(2, result.status)
+      assert.matches("no image to pull", result.stderr, 1, true)
+    end)
   end)
 
-  it("cleanup keeps the two newest tags", function()
-    local result = testenv.run { args = { cleanup, "--dry-run", "--keep", "2" }, env = testenv.sim_env(sim) }
-    local kept_per_repository = {}
-    for _, name in ipairs(planned(result.stdout, "keep")) do
-      local repository = name:match("^(.*):[^:/]+$")
-      if repository then
-        kept_per_repository[repository] = (kept_per_repository[repository] or 0) + 1
+  describe("inventory", function()
+    it("lists every repository", function()
+      local result = run { inventory }
+      assert.are.equal(0, result.status, result.stderr)
+      for _, item in ipairs(sim:state().images) do
+        if item.repository ~= "<none>" and not item.is_ddsm then
+          assert.matches("\n" .. item.repository:gsub("%p", "%%%0") .. "  %(", "\n" .. result.stdout)
+        end
       end
-    end
-    local tags = {}
-    for _, item in ipairs(sim:state().images) do
-      if item.repository ~= "<none>" and not item.is_ddsm then
-        tags[item.repository] = (tags[item.repository] or 0) + 1
+      assert.matches("dangling images", result.stdout, 1, true)
+      assert.matches("total: %d+ images in %d+ repositories, %d+ dangling", result.stdout)
+    end)
+
+    it("prints JSON with --json", function()
+      local result = run { inventory, "--json", "--all" }
+      assert.are.equal(0, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      local state = sim:state().images
+      assert.are.equal(#state, #data.images)
+      assert.are.equal(#state, data.summary.images)
+      local ddsm = 0
+      for _, item in ipairs(data.images) do
+        assert.is_string(item.id)
+        if item.is_ddsm then
+          ddsm = ddsm + 1
+        end
       end
-    end
-    for repository, count in pairs(tags) do
-      assert.are.equal(math.min(2, count), kept_per_repository[repository], repository)
-    end
-    -- Every nginx image kept is at least as new as every one deleted.
-    local created = {}
-    for _, item in ipairs(sim:state().images) do
-      created[item.repository .. ":" .. item.tag] = item.created
-    end
-    local oldest_kept, newest_deleted = math.huge, 0
-    for _, name in ipairs(planned(result.stdout, "keep")) do
-      if name:match("^nginx:") then
-        oldest_kept = math.min(oldest_kept, created[name])
-      end
-    end
-    for _, name in ipairs(planned(result.stdout, "delete")) do
-      if name:match("^nginx:") then
-        newest_deleted = math.max(newest_deleted, created[name])
-      end
-    end
-    assert.is_true(newest_deleted > 0)
-    assert.is_true(oldest_kept >= newest_deleted)
-  end)
+      assert.is_true(ddsm >= 1)
+    end)
 
-  it("cleanup without dry run deletes exactly the plan", function()
-    local dry = testenv.run { args = { cleanup, "--dry-run", "--keep", "2" }, env = testenv.sim_env(sim) }
-    local plan = planned(dry.stdout, "delete")
-    sim:reset()
-    local result = testenv.run { args = { cleanup, "--keep", "2" }, env = testenv.sim_env(sim) }
-    local deletes = sim:calls("SYNO.Docker.Image", "delete")
-    local failed = select(2, result.stderr:gsub("cannot delete", ""))
-    assert.are.equal(#plan, #deletes)
-    assert.are.equal(failed > 0 and 1 or 0, result.status, result.stderr)
-    assert.matches("deleted %d+ images", result.stdout)
-  end)
-
-  it("cleanup deletes dangling images", function()
-    local result = testenv.run { args = { cleanup, "--keep", "5" }, env = testenv.sim_env(sim) }
-    assert.are.equal(0, result.status, result.stderr)
-    for _, item in ipairs(sim:state().images) do
-      assert.are_not.equal("<none>", item.repository)
-    end
-  end)
-
-  it("cleanup keeps dangling images with --no-dangling", function()
-    local result = testenv.run { args = { cleanup, "--keep", "5", "--no-dangling" }, env = testenv.sim_env(sim) }
-    assert.are.equal(0, result.status, result.stderr)
-    assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
-  end)
-
-  it("cleanup never deletes DSM images", function()
-    testenv.run { args = { cleanup, "--keep", "0" }, env = testenv.sim_env(sim) }
-    for _, item in ipairs(sim:state().images) do
-      assert.is_not_nil(item)
-    end
-    local ddsm_left = 0
-    for _, item in ipairs(sim:state().images) do
-      if item.is_ddsm then
-        ddsm_left = ddsm_left + 1
-      end
-    end
-    assert.is_true(ddsm_left >= 1)
-  end)
-
-  it("cleanup rejects a bad --keep", function()
-    local result = testenv.run { args = { cleanup, "--keep", "two" }, env = testenv.sim_env(sim) }
-    assert.are.equal(2, result.status)
-    assert.matches('invalid --keep "two"', result.stderr, 1, true)
+    it("rejects unknown options", function()
+      local result = run { inventory, "--bogus" }
+      assert.are.equal(2, result.status)
+      assert.matches("unknown option --bogus", result.stderr, 1, true)
+    end)
   end)
 end)
