@@ -575,8 +575,9 @@ end
 --- Runs a whole cleanup: lists the images (options.images, or image.list()),
 -- plans with the rules in options, deletes (not under dry run) and returns the
 -- report. options: the rules of policy.plan, plus image (the syno.image
--- module or a connection's), dry_run, on_plan(plan), on_deleted(entry),
--- on_failed(entry, err), batch_size.
+-- module or a connection's), dry_run, on_plan(plan) (which may turn deletes
+-- into keeps, never the reverse), on_deleted(entry), on_failed(entry, err),
+-- batch_size.
 function M.cleanup(options)
   if type(options) ~= "table" then
     usage("policy.cleanup: expected a table of rules, such as {keep = 3}")
@@ -604,7 +605,19 @@ function M.cleanup(options)
   end
   local plan = M.plan(images, rules)
   if hooks.on_plan then
+    -- on_plan may keep more images, never delete more: what a rule protects
+    -- stays protected whatever a snippet does.
+    local kept = {}
+    for _, entry in ipairs(plan) do
+      kept[entry] = entry.action == "keep" or nil
+    end
     hooks.on_plan(plan)
+    for _, entry in ipairs(plan) do
+      if kept[entry] and entry.action ~= "keep" then
+        usage(string.format("policy.cleanup: on_plan changed %s from keep (%s) to %s; on_plan may only "
+          .. "keep more images", entry.name, entry.reason, tostring(entry.action)))
+      end
+    end
   end
   local dry_run = hooks.dry_run
   if dry_run == nil then

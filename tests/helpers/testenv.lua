@@ -60,6 +60,11 @@ local function environment(dir, extra, defaults)
   return table.concat(assignments, " ")
 end
 
+--- Returns the "NAME='value' ..." words env -i needs to run synosh as run does.
+function M.env_words(dir, extra)
+  return environment(dir, extra)
+end
+
 local function read_file(path)
   local file = io.open(path, "rb")
   if not file then
@@ -203,7 +208,8 @@ end
 --- Runs the synosh binary and returns {status =, stdout =, stderr =, log =}.
 -- stderr has the time stamps of log lines removed; log is stderr as written.
 -- options: args (list), env (extra variables; false removes one), stdin (text),
--- background (shell commands run while synosh runs, with $pid set). The
+-- background (shell commands run while synosh runs, with $pid and $dir set:
+-- $dir/stdout and $dir/stderr fill as synosh writes). The
 -- environment starts empty except PATH, HOME and XDG folders in a new temporary folder.
 function M.run(options)
   local dir = M.tmpdir()
@@ -217,7 +223,8 @@ function M.run(options)
   if options.background then
     command = string.format("%s & pid=$!; %s; wait $pid", command, options.background)
   end
-  local script = M.write_file(dir .. "/run.sh", command .. "\necho $? > " .. dir .. "/status\n")
+  local script = M.write_file(dir .. "/run.sh", "dir=" .. M.quote(dir) .. "\n" .. command
+    .. "\necho $? > " .. dir .. "/status\n")
   os.execute("sh " .. M.quote(script))
   local result = {
     status = tonumber(read_file(dir .. "/status")),
