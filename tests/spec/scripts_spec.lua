@@ -360,6 +360,15 @@ describe("scripts", function()
       no_write_calls(sim)
     end)
 
+    it("shows progress on a terminal as one rewritten line", function()
+      sim:config { pull_delay = 1 }
+      local result = testenv.run_pty { args = { pull, "--wait", "busybox:1.36" }, env = testenv.sim_env(sim) }
+      assert.are.equal(0, result.status, result.output)
+      assert.matches("\r\27[K", result.output, 1, true)
+      assert.matches("\r\27%[Kpulling busybox:1%.36: waiting for the image, %d+ s", result.output)
+      assert.matches("pulled 1, up to date 0", result.output, 1, true)
+    end)
+
     it("needs at least one reference", function()
       local result = run { pull }
       assert.are.equal(2, result.status)
