@@ -43,6 +43,10 @@ const char cli_usage[] =
     "  --notify-command CMD after the run, run CMD with sh -c and give it the JSON\n"
     "                       report (or the error) on standard input\n"
     "\n"
+    "Untrusted scripts:\n"
+    "  --sandbox            run without os.execute, io.popen, C modules or file writes\n"
+    "  --sandbox=DIR        the same, but allow file writes under DIR\n"
+    "\n"
     "Modules: require searches the directories in SYNOSH_PATH (separated by \":\"),\n"
     "then $XDG_CONFIG_HOME/synosh/lua, then LUA_PATH.\n"
     "\n"
@@ -131,6 +135,14 @@ static int parse_long_option(int argc, char **argv, int *index, struct cli_optio
     options->insecure = 1;
   else if (strcmp(arg, "--dry-run") == 0)
     options->dry_run = 1;
+  else if (strcmp(arg, "--sandbox") == 0)
+    options->sandbox = 1;
+  else if (strncmp(arg, "--sandbox=", 10) == 0) {
+    if (arg[10] == '\0')
+      return fail(error, error_size, "option --sandbox= needs a directory, as in --sandbox=DIR%s", "");
+    options->sandbox = 1;
+    options->sandbox_dir = arg + 10;
+  }
   else if (strcmp(arg, "--password") == 0 || strncmp(arg, "--password=", 11) == 0)
     return fail(error, error_size,
                 "--password is not accepted: a command line is visible to other users "

@@ -26,6 +26,9 @@ struct cli_options {
   const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile;
   /* Scheduled-run options. */
   const char *lock, *notify_command;
+  /* --sandbox, and the only directory a sandboxed script may write under. */
+  int sandbox;
+  const char *sandbox_dir;
   int insecure, dry_run;
 };
 

@@ -6,6 +6,9 @@
  * Error convention: a misused argument raises (luaL_argerror). A failure of the
  * environment (network, terminal, file) returns nil, kind, message.
  */
+/* realpath() with a NULL buffer is X/Open (POSIX.1-2008 with XSI). */
+#define _XOPEN_SOURCE 700
+
 #include "lcore.h"
 
 #include <errno.h>
@@ -283,6 +286,17 @@ static int core_hold_interrupts(lua_State *L) {
   return 1;
 }
 
+/* core.realpath(path) --> the absolute path without symlinks | nil, message */
+static int core_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char *resolved = realpath(path, NULL);
+  if (resolved == NULL)
+    return luaL_fileresult(L, 0, path);
+  lua_pushstring(L, resolved);
+  free(resolved);
+  return 1;
+}
+
 /* core.clock() --> seconds from a monotonic clock, for measuring waits */
 static int core_clock(lua_State *L) {
   struct timespec now;
@@ -365,6 +379,7 @@ static const luaL_Reg core_functions[] = {
     {"message", core_message},     {"message_enabled", core_message_enabled},
     {"clock", core_clock},         {"sleep", core_sleep},
     {"lock", core_lock},           {"hold_interrupts", core_hold_interrupts},
+    {"realpath", core_realpath},
     {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {

@@ -378,6 +378,16 @@ static int take_lock(lua_State *L, const char *path) {
   return run_chunk(L, load_status, 1);
 }
 
+/* Installs lua/syno/sandbox.lua's limits before any script code runs. */
+static int enter_sandbox(lua_State *L, const char *write_dir) {
+  int load_status = luaL_loadstring(L, "require('syno.sandbox').apply(...)");
+  if (write_dir != NULL)
+    lua_pushstring(L, write_dir);
+  else
+    lua_pushnil(L);
+  return run_chunk(L, load_status, 1);
+}
+
 /* Runs syno._finish(status, error) once, for --notify-command: it sends the
    run's report, or the error, to the command. */
 static void finish_run(lua_State *L, int status) {
@@ -422,6 +432,8 @@ static int protected_main(lua_State *L) {
   int status = EXIT_OK;
   if (options->lock != NULL)
     status = take_lock(L, options->lock);
+  if (status == EXIT_OK && options->sandbox)
+    status = enter_sandbox(L, options->sandbox_dir);
   for (int i = 0; i < options->action_count && status == EXIT_OK; i++) {
     const struct cli_action *action = &options->actions[i];
     if (action->kind == 'e')

@@ -3,7 +3,7 @@
 -- Every failure in synosh is raised as an error object: a table with the fields
 --   kind         one of usage, auth, otp_required, permission, not_found,
 --                session, network, tls, timeout, protocol, api, interrupted,
---                locked
+--                locked, sandbox
 --   code         the DSM error code, or nil
 --   http_status  the HTTP status, or nil
 --   api, method  the DSM API and method of the failed call, or nil

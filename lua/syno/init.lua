@@ -27,6 +27,10 @@ syno.dry_run = settings.dry_run or false
 
 local host_options = package.loaded["syno.options"] or {}
 
+-- Kept before --sandbox replaces io.popen: the notify command comes from the
+-- user's command line, not from the script.
+local popen = io.popen
+
 --- Log lines on stderr. On a terminal they are plain; otherwise (cron mail,
 -- journald, a log file) each starts with an ISO 8601 time and the level.
 -- --quiet drops info lines.
@@ -250,7 +254,7 @@ local pending_report
 
 -- Runs command with sh -c and text on its standard input; warns when it fails.
 local function run_notify_command(command, text)
-  local pipe, message = io.popen(command, "w")
+  local pipe, message = popen(command, "w")
   if not pipe then
     core.message("warning", string.format("cannot run the notify command: %s", tostring(message)))
     return false
