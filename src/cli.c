@@ -30,6 +30,9 @@ const char cli_usage[] =
     "                       with neither, synosh asks on the terminal)\n"
     "  --otp CODE           two-step verification code                     (SYNO_OTP)\n"
     "  --cacert FILE        trust the CA certificate(s) in FILE (PEM)      (SYNO_CACERT)\n"
+    "  --pinned-pubkey sha256//BASE64\n"
+    "                       accept the NAS only with this public key, even with a\n"
+    "                       self-signed certificate                        (SYNO_PINNED_PUBKEY)\n"
     "  --insecure           do not verify the NAS certificate              (SYNO_INSECURE=1)\n"
     "  --timeout SECONDS    maximum time for one request, default 60       (SYNO_TIMEOUT)\n"
     "  --dry-run            send no delete, pull or registry change        (SYNO_DRY_RUN=1)\n"
@@ -74,6 +77,7 @@ static const struct value_option value_options[] = {
     VALUE_OPTION("--url", url),         VALUE_OPTION("--user", user),
     VALUE_OPTION("--password-file", password_file),
     VALUE_OPTION("--otp", otp),         VALUE_OPTION("--cacert", cacert),
+    VALUE_OPTION("--pinned-pubkey", pinned_pubkey),
     VALUE_OPTION("--timeout", timeout), VALUE_OPTION("--profile", profile),
     VALUE_OPTION("--lock", lock),       VALUE_OPTION("--notify-command", notify_command),
     {NULL, 0}};

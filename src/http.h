@@ -24,6 +24,9 @@ enum http_failure {
 struct http_options {
   const char *cacert;         /* CA bundle file for the NAS certificate, or NULL */
   int insecure;               /* non-zero turns TLS verification off */
+  /* "sha256//BASE64[;sha256//...]" or a key file: accept the NAS only with
+     that public key, in place of the CA chain (for self-signed NAS certificates). */
+  const char *pinned_pubkey;
   long timeout_ms;            /* whole-request limit; 0 means none */
   long connect_timeout_ms;    /* 0 means libcurl's default */
   const char *user_agent;

@@ -72,11 +72,13 @@ static lua_Number opt_number(lua_State *L, int table, const char *field, lua_Num
   return value;
 }
 
-/* core.http_client{cacert=, insecure=, timeout= (s), connect_timeout= (s), user_agent=} */
+/* core.http_client{cacert=, insecure=, pinned_pubkey=, timeout= (s), connect_timeout= (s),
+   user_agent=} */
 static int client_new(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   struct http_options options = {0};
   options.cacert = opt_string(L, 1, "cacert");
+  options.pinned_pubkey = opt_string(L, 1, "pinned_pubkey");
   options.user_agent = opt_string(L, 1, "user_agent");
   lua_getfield(L, 1, "insecure");
   options.insecure = lua_toboolean(L, -1);

@@ -230,6 +230,7 @@ static void publish_options(lua_State *L, const struct cli_options *options) {
   set_string_field(L, "password_file", options->password_file);
   set_string_field(L, "otp", options->otp);
   set_string_field(L, "cacert", options->cacert);
+  set_string_field(L, "pinned_pubkey", options->pinned_pubkey);
   set_string_field(L, "profile", options->profile);
   set_string_field(L, "lock", options->lock);
   set_string_field(L, "notify_command", options->notify_command);

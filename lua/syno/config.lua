@@ -25,6 +25,7 @@ local settings = {
   { name = "password_file", env = "SYNO_PASSWORD_FILE", type = "string" },
   { name = "otp",           env = "SYNO_OTP",           type = "string" },
   { name = "cacert",        env = "SYNO_CACERT",        type = "string" },
+  { name = "pinned_pubkey", env = "SYNO_PINNED_PUBKEY", type = "string" },
   { name = "insecure",      env = "SYNO_INSECURE",      type = "boolean" },
   { name = "timeout",       env = "SYNO_TIMEOUT",       type = "number" },
   { name = "dry_run",       env = "SYNO_DRY_RUN",       type = "boolean" },

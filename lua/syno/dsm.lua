@@ -126,9 +126,17 @@ function M.new(options)
   if options.insecure and self.url:match("^https:") then
     log("warning", string.format("--insecure: the TLS certificate of %s is not verified", self.url))
   end
+  self.pinned_pubkey = options.pinned_pubkey
+  if options.pinned_pubkey and not (options.pinned_pubkey:match("^sha256//[%w+/=]+$")
+      or options.pinned_pubkey:match("^sha256//[%w+/=]+;[%w+/=;]*$")) then
+    errors.raise { kind = "usage", message = string.format("invalid --pinned-pubkey %q: give "
+      .. "sha256// and the base64 SHA-256 of the NAS's public key, as curl spells it "
+      .. "(the README shows the openssl command that prints it)", options.pinned_pubkey) }
+  end
   self.http = core.http_client {
     cacert = options.cacert,
     insecure = options.insecure,
+    pinned_pubkey = options.pinned_pubkey,
     timeout = options.timeout or 60,
     connect_timeout = math.min(options.timeout or 60, 15),
     user_agent = "synosh/" .. core.version,
@@ -162,10 +170,16 @@ end
 
 -- libcurl's code for a CA file it cannot use (CURLE_SSL_CACERT_BADFILE).
 local CURLE_SSL_CACERT_BADFILE = 77
+-- libcurl's code for a public key that differs from the pin (CURLE_SSL_PINNEDPUBKEYNOTMATCH).
+local CURLE_SSL_PINNEDPUBKEYNOTMATCH = 90
 
 local function transport_error(self, kind, detail, where, context, curl_code)
   local message
-  if kind == "tls" and curl_code == CURLE_SSL_CACERT_BADFILE then
+  if curl_code == CURLE_SSL_PINNEDPUBKEYNOTMATCH then
+    kind = "tls"
+    message = string.format("TLS connection to %s rejected: the NAS's public key does not match "
+      .. "--pinned-pubkey; if the NAS got a new certificate, check it and pin its new key", self.url)
+  elseif kind == "tls" and curl_code == CURLE_SSL_CACERT_BADFILE then
     kind = "usage"
     message = string.format("invalid --cacert file %s: %s; give a PEM file with the NAS's "
       .. "certificate or the CA that signed it", tostring(self.cacert), detail)

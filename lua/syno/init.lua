@@ -120,6 +120,7 @@ Connection.__name = "syno.Connection"
 local function new_connection(options)
   local session = dsm.new {
     url = options.url, user = options.user, otp = options.otp, cacert = options.cacert,
+    pinned_pubkey = options.pinned_pubkey,
     insecure = options.insecure, timeout = options.timeout, dry_run = options.dry_run,
     password = options.password, password_source = password_source(options),
     otp_source = otp_source(options),
@@ -164,6 +165,7 @@ end
 local connect_options = {
   url = "string", user = "string", password = "string", password_file = "string", otp = "string",
   cacert = "string", insecure = "boolean", timeout = "number", dry_run = "boolean",
+  pinned_pubkey = "string",
 }
 
 --- Opens a session and logs in. Options not given come from the command line,
