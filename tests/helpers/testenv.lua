@@ -13,6 +13,20 @@ M.root = os.getenv("SYNOSH_ROOT") or "."
 M.bin = os.getenv("SYNOSH_BIN") or (M.root .. "/build/synosh")
 M.certs = os.getenv("SYNOSH_CERTS") or (M.root .. "/build/tests/certs")
 M.fixture = M.root .. "/tests/fixtures/homelab.json"
+-- tests/run collects the output of every synosh run and every simulator
+-- request here, so the last spec can check that no secret leaked.
+M.capture_dir = os.getenv("SYNOSH_CAPTURE_DIR")
+
+-- Appends text to the suite's captured output.
+local function capture(text)
+  if M.capture_dir and text and text ~= "" then
+    local file = io.open(M.capture_dir .. "/output.txt", "ab")
+    if file then
+      file:write(text, "\n")
+      file:close()
+    end
+  end
+end
 
 -- The accounts of tests/fixtures/homelab.json, by account name.
 M.users = {}
@@ -111,6 +125,11 @@ function M.start_sim(options)
   end
   for _, word in ipairs(options.args or {}) do
     words[#words + 1] = word
+  end
+  if M.capture_dir then
+    -- Every request of the run, for the secrets audit at the end of the suite.
+    words[#words + 1] = "--log"
+    words[#words + 1] = M.capture_dir .. "/sim-" .. dir:match("[^/]+$") .. ".jsonl"
   end
   local command = string.format("sh -c 'echo $$ > %s/pid; exec \"$@\"' sim %s 2>%s/stderr",
     dir, M.quote_words(words), dir)
@@ -233,6 +252,8 @@ function M.run(options)
     dir = dir,
   }
   result.stderr = M.strip_timestamps(result.log)
+  capture(result.stdout)
+  capture(result.log)
   if not options.keep then
     os.execute("rm -rf " .. M.quote(dir))
   end
@@ -260,6 +281,7 @@ function M.run_pty(options)
     environment(dir, options.env, { TERM = "dumb" }), M.quote_words(words), dir, dir)
   os.execute(command)
   local result = { status = tonumber(read_file(dir .. "/status")), output = read_file(dir .. "/output") or "" }
+  capture(result.output)
   os.execute("rm -rf " .. M.quote(dir))
   return result
 end
