@@ -23,7 +23,8 @@ struct cli_options {
 
   /* Connection options; NULL (or 0) when not given, so the environment and
      the profile can fill them in. */
-  const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile;
+  const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile, *dialect,
+      *remember_device;
   int insecure, dry_run;
 };
 
