@@ -110,6 +110,7 @@ local printing = not options.json and not syno.quiet
 
 local cleanup_options = {
   image = nas.image,
+  containers = nas.container,
   dry_run = dry_run or plan_only or false,
   on_plan = function(plan)
     for _, warning in ipairs(plan.warnings) do

@@ -29,6 +29,10 @@ const char cli_usage[] =
     "                       (SYNO_PASSWORD_FILE; SYNO_PASSWORD is read too;\n"
     "                       with neither, synosh asks on the terminal)\n"
     "  --otp CODE           two-step verification code                     (SYNO_OTP)\n"
+    "  --remember-device NAME\n"
+    "                       with --otp: store the device token DSM returns, under\n"
+    "                       $XDG_STATE_HOME/synosh/devices/, so later logins of\n"
+    "                       this account need no code (for scheduled jobs)\n"
     "  --cacert FILE        trust the CA certificate(s) in FILE (PEM)      (SYNO_CACERT)\n"
     "  --pinned-pubkey sha256//BASE64\n"
     "                       accept the NAS only with this public key, even with a\n"
@@ -36,6 +40,8 @@ const char cli_usage[] =
     "  --insecure           do not verify the NAS certificate              (SYNO_INSECURE=1)\n"
     "  --timeout SECONDS    maximum time for one request, default 60       (SYNO_TIMEOUT)\n"
     "  --dry-run            send no delete, pull or registry change        (SYNO_DRY_RUN=1)\n"
+    "  --dialect NAME       image API dialect: auto (detect, the default), document\n"
+    "                       or container-manager                           (SYNO_DIALECT)\n"
     "  --profile NAME       use profile NAME from\n"
     "                       $XDG_CONFIG_HOME/synosh/config.lua             (SYNO_PROFILE)\n"
     "\n"
@@ -80,11 +86,17 @@ static const struct value_option value_options[] = {
     VALUE_OPTION("--pinned-pubkey", pinned_pubkey),
     VALUE_OPTION("--timeout", timeout), VALUE_OPTION("--profile", profile),
     VALUE_OPTION("--lock", lock),       VALUE_OPTION("--notify-command", notify_command),
+    VALUE_OPTION("--dialect", dialect), VALUE_OPTION("--remember-device", remember_device),
     {NULL, 0}};
 
 static int fail(char *error, size_t error_size, const char *format, const char *value) {
   snprintf(error, error_size, format, value);
   return -1;
+}
+
+static int valid_dialect(const char *text) {
+  return strcmp(text, "auto") == 0 || strcmp(text, "document") == 0 ||
+         strcmp(text, "container-manager") == 0;
 }
 
 static int valid_timeout(const char *text) {
@@ -166,6 +178,9 @@ static int parse_long_option(int argc, char **argv, int *index, struct cli_optio
         return fail(error, error_size,
                     "invalid --timeout \"%s\": give a number of seconds greater than 0 "
                     "and at most 86400 (a day), such as 30", value);
+      if (option->offset == offsetof(struct cli_options, dialect) && !valid_dialect(value))
+        return fail(error, error_size,
+                    "invalid --dialect \"%s\": use auto, document or container-manager", value);
       *(const char **)((char *)options + option->offset) = value;
       return 0;
     }

@@ -23,7 +23,8 @@ struct cli_options {
 
   /* Connection options; NULL (or 0) when not given, so the environment and
      the profile can fill them in. */
-  const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile, *pinned_pubkey;
+  const char *url, *user, *password_file, *otp, *cacert, *timeout, *profile, *pinned_pubkey,
+      *dialect, *remember_device;
   /* Scheduled-run options. */
   const char *lock, *notify_command;
   /* --sandbox, and the only directory a sandboxed script may write under. */

@@ -1,7 +1,8 @@
 /*
- * syno.core: HTTP client handles, percent-encoding, terminal helpers and the
- * message helpers. Functions here return values or raise, and none prints
- * except core.message, which is the one way Lua code reaches the host's output.
+ * syno.core: HTTP client handles, percent-encoding, terminal helpers, private
+ * files, a sleep and a monotonic clock, and the message helpers. Functions
+ * here return values or raise, and none prints except core.message, which is
+ * the one way Lua code reaches the host's output.
  *
  * Error convention: a misused argument raises (luaL_argerror). A failure of the
  * environment (network, terminal, file) returns nil, kind, message.
@@ -249,6 +250,71 @@ static int core_file_mode(lua_State *L) {
   return 1;
 }
 
+/* core.make_directories(path) --> true | nil, message
+   Creates path and each missing parent with mode 0700, as mkdir -p does. */
+static int core_make_directories(lua_State *L) {
+  size_t length;
+  const char *path = luaL_checklstring(L, 1, &length);
+  char *copy = lua_newuserdatauv(L, length + 1, 0);  /* freed by the collector, even on error */
+  memcpy(copy, path, length + 1);
+  for (char *slash = strchr(copy + 1, '/');; slash = strchr(slash + 1, '/')) {
+    if (slash != NULL)
+      *slash = '\0';
+    if (copy[0] != '\0' && mkdir(copy, 0700) != 0 && errno != EEXIST) {
+      luaL_pushfail(L);
+      lua_pushfstring(L, "cannot create %s: %s", copy, strerror(errno));
+      return 2;
+    }
+    if (slash == NULL)
+      break;
+    *slash = '/';
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.write_private_file(path, text) --> true | nil, message
+   Replaces path with text in a file of mode 0600. The text goes to a temporary
+   file first, which is then renamed, so a reader never sees half a file. */
+static int core_write_private_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t length;
+  const char *text = luaL_checklstring(L, 2, &length);
+  const char *temporary = lua_pushfstring(L, "%s.tmp", path);
+  int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return luaL_fileresult(L, 0, temporary);
+
+  /* fchmod covers a temporary file left by an earlier run with another mode. */
+  int ok = fchmod(fd, 0600) == 0;
+  size_t written = 0;
+  while (ok && written < length) {
+    ssize_t n = write(fd, text + written, length - written);
+    if (n < 0 && errno == EINTR)
+      continue;
+    ok = n > 0;
+    if (ok)
+      written += (size_t)n;
+  }
+  int saved_errno = errno;
+
+  if (close(fd) != 0 && ok) {
+    ok = 0;
+    saved_errno = errno;
+  }
+  if (ok && rename(temporary, path) != 0) {
+    ok = 0;
+    saved_errno = errno;
+  }
+  if (!ok) {
+    unlink(temporary);
+    errno = saved_errno;
+    return luaL_fileresult(L, 0, path);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* core.interrupted() --> true once SIGINT or SIGTERM arrived */
 static int core_interrupted(lua_State *L) {
   lua_pushboolean(L, lcore_interrupt != 0);
@@ -299,8 +365,8 @@ static int core_realpath(lua_State *L) {
   return 1;
 }
 
-/* core.clock() --> seconds from a monotonic clock, for measuring waits */
-static int core_clock(lua_State *L) {
+/* core.monotonic() --> seconds of a clock that only moves forward, for measuring waits */
+static int core_monotonic(lua_State *L) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   lua_pushnumber(L, (lua_Number)now.tv_sec + (lua_Number)now.tv_nsec / 1e9);
@@ -379,9 +445,11 @@ static const luaL_Reg core_functions[] = {
     {"getpass", core_getpass},     {"isatty", core_isatty},
     {"file_mode", core_file_mode}, {"interrupted", core_interrupted},
     {"message", core_message},     {"message_enabled", core_message_enabled},
-    {"clock", core_clock},         {"sleep", core_sleep},
+    {"monotonic", core_monotonic}, {"sleep", core_sleep},
     {"lock", core_lock},           {"hold_interrupts", core_hold_interrupts},
     {"realpath", core_realpath},
+    {"make_directories", core_make_directories},
+    {"write_private_file", core_write_private_file},
     {NULL, NULL}};
 
 static const luaL_Reg client_methods[] = {

@@ -234,6 +234,8 @@ static void publish_options(lua_State *L, const struct cli_options *options) {
   set_string_field(L, "profile", options->profile);
   set_string_field(L, "lock", options->lock);
   set_string_field(L, "notify_command", options->notify_command);
+  set_string_field(L, "dialect", options->dialect);
+  set_string_field(L, "remember_device", options->remember_device);
   if (options->timeout) {
     lua_pushnumber(L, strtod(options->timeout, NULL));
     lua_setfield(L, -2, "timeout");

@@ -18,7 +18,7 @@ local errors = require "syno.errors"
 
 local M = {}
 
--- Each setting, with its environment variable and value type.
+-- Each setting, with its environment variable (if any) and value type.
 local settings = {
   { name = "url",           env = "SYNO_URL",           type = "string" },
   { name = "user",          env = "SYNO_USER",          type = "string" },
@@ -29,7 +29,12 @@ local settings = {
   { name = "insecure",      env = "SYNO_INSECURE",      type = "boolean" },
   { name = "timeout",       env = "SYNO_TIMEOUT",       type = "number" },
   { name = "dry_run",       env = "SYNO_DRY_RUN",       type = "boolean" },
+  { name = "dialect",       env = "SYNO_DIALECT",       type = "string" },
+  { name = "remember_device",                           type = "string" },
 }
+
+-- The values of the dialect setting.
+local dialects = { auto = true, document = true, ["container-manager"] = true }
 
 local known = {}
 for _, setting in ipairs(settings) do
@@ -83,6 +88,10 @@ local function check_profile(name, profile, path)
     if type(value) ~= setting.type then
       usage(string.format("invalid %s in profile %q of %s: expected a %s, got %s",
         key, name, path, setting.type, type(value)))
+    end
+    if key == "dialect" and not dialects[value] then
+      usage(string.format("invalid dialect %q in profile %q of %s: use auto, document or "
+        .. "container-manager", value, name, path))
     end
   end
   return profile
@@ -153,7 +162,7 @@ function M.resolve(flags, getenv)
   local result = { profile = profile_name }
   for _, setting in ipairs(settings) do
     local value = flags[setting.name]
-    if value == nil then
+    if value == nil and setting.env then
       local text = env(setting.env)
       if text ~= nil then
         if setting.type == "boolean" then
@@ -169,6 +178,10 @@ function M.resolve(flags, getenv)
       value = profile[setting.name]
     end
     result[setting.name] = value
+  end
+  if result.dialect and not dialects[result.dialect] then
+    local source = flags.dialect and "--dialect" or "SYNO_DIALECT"
+    usage(string.format("invalid %s %q: use auto, document or container-manager", source, result.dialect))
   end
   -- SYNO_PASSWORD counts only when no password file was named by a flag.
   if not flags.password_file then

@@ -82,13 +82,17 @@ end
 --- Creates a session. Nothing is sent until the first call or login.
 -- options: url, user, password (string) or password_source (function
 -- returning the password), otp, otp_source (function returning a two-step
--- code when the NAS requires one), cacert, insecure, timeout (s), dry_run.
+-- code when the NAS requires one), cacert, insecure, timeout (s), dry_run,
+-- dialect (an image API dialect name, or nil to detect it), device (the
+-- device token store, see Session:login).
 function M.new(options)
   local self = {
     url = M.normalize_url(options.url),
     user = options.user,
     otp = options.otp,
     dry_run = options.dry_run and true or false,
+    dialect = options.dialect,
+    device = options.device,
     apis = nil,         -- SYNO.API.Info result, after discovery
     sid = nil,
     synotoken = nil,
@@ -334,8 +338,12 @@ function Session:api_version(api, min_version, max_version)
   return info.path, high
 end
 
-local function login_hint(code, self)
-  if code == 403 and self.otp_used then
+local function login_hint(code, self, device_token_sent)
+  if code == 403 and device_token_sent then
+    return string.format("the device token remembered in %s was not accepted (it may have been "
+      .. "revoked in DSM); run once with --otp CODE --remember-device NAME to store a new one",
+      tostring(self.device.path))
+  elseif code == 403 and self.otp_used then
     return "the session was lost and the two-step code given earlier was already used; "
       .. "run again with a new code"
   elseif code == 400 then
@@ -355,7 +363,41 @@ local function login_hint(code, self)
   return "check the account's permissions in DSM"
 end
 
+-- Reads the remembered device token; a store that fails only warns.
+local function load_device_token(self)
+  if not (self.device and self.device.load) then
+    return nil
+  end
+  local ok, token, name = pcall(self.device.load)
+  if not ok then
+    log("warning", tostring(token))
+    return nil
+  end
+  return token, name
+end
+
+-- Stores the device token that an OTP login with enable_device_token returned.
+local function save_device_token(self, data, token_sent)
+  local token = data.device_id or data.did
+  if type(token) == "string" and token ~= "" then
+    local ok, message = pcall(self.device.save, token, self.device.name)
+    if ok then
+      log("info", string.format("remembered this device as %q for %s at %s; later logins need no "
+        .. "two-step code", self.device.name, self.user, self.url))
+    else
+      log("warning", string.format("cannot remember this device: %s", tostring(message)))
+    end
+  elseif not token_sent and not self.device_warned then
+    self.device_warned = true
+    log("warning", string.format("--remember-device: %s returned no device token, because it returns "
+      .. "one only after a login with a two-step code (--otp)", self.url))
+  end
+end
+
 --- Logs in with SYNO.API.Auth; keeps the SID and synotoken.
+-- With a device store (options.device of M.new: name, path, load, save), the
+-- login sends a remembered device token as device_id. When the store has a
+-- name (--remember-device), the login also requests a new token and saves it.
 function Session:login()
   if self.closed then
     errors.raise { kind = "usage", message = string.format(
@@ -372,12 +414,18 @@ function Session:login()
       .. "--password-file FILE, or set SYNO_PASSWORD_FILE or SYNO_PASSWORD", self.user, self.url) }
   end
   self.sid, self.synotoken = nil, nil
+  local device_token, device_name = load_device_token(self)
+  local remember = self.device and self.device.name
   local request = {
     api = "SYNO.API.Auth", method = "login", version = version, path = path, http = "POST",
     during_login = true,
-    names = { "account", "passwd", "format", "enable_syno_token", "otp_code" },
+    names = { "account", "passwd", "format", "enable_syno_token", "otp_code",
+              "enable_device_token", "device_name", "device_id" },
     values = { account = self.user, passwd = password, format = "sid",
-               enable_syno_token = "yes", otp_code = self.otp },
+               enable_syno_token = "yes", otp_code = self.otp,
+               enable_device_token = remember and "yes" or nil,
+               device_name = remember or (device_token and device_name) or nil,
+               device_id = device_token },
   }
   local data, err = self:send(request)
   -- On a terminal, a 403 (code required) prompts for the code and logs in once more.
@@ -391,7 +439,7 @@ function Session:login()
   end
   if not data then
     err.message = string.format("login to %s as %s failed: %s; %s", self.url, self.user,
-      errors.describe(err.code, true), login_hint(err.code, self))
+      errors.describe(err.code, true), login_hint(err.code, self, device_token ~= nil))
     error(err, 0)
   end
   if type(data.sid) ~= "string" or data.sid == "" then
@@ -400,7 +448,9 @@ function Session:login()
   end
   self.sid = data.sid
   self.synotoken = type(data.synotoken) == "string" and data.synotoken or nil
-  self.device_id = data.device_id or data.did
+  if remember then
+    save_device_token(self, data, device_token ~= nil)
+  end
   -- A one-time code cannot be used twice, so a re-login must not resend it.
   if self.otp then
     self.otp, self.otp_used = nil, true
@@ -455,8 +505,24 @@ function Session:api_info(api)
   return apis[api]
 end
 
+--- Turns the integral floats of record's fields into integers and returns
+-- record. lua-cjson decodes every JSON number as a float, and sizes, times and
+-- counts read better as integers (41, not 41.0).
+function M.integers(record, fields)
+  if type(record) == "table" then
+    for _, field in ipairs(fields) do
+      local value = record[field]
+      if math.type(value) == "float" then
+        record[field] = math.tointeger(value) or value
+      end
+    end
+  end
+  return record
+end
+
 --- Converts a Lua value to its form value: booleans as true/false, integral
 -- numbers without a decimal point, tables as JSON text, nil as nil (not sent).
+-- APIs whose SYNO.API.Info entry has requestFormat JSON take M.json_literal instead.
 function M.encode_value(value)
   local kind = type(value)
   if kind == "nil" then
@@ -471,8 +537,79 @@ function M.encode_value(value)
   return tostring(value)
 end
 
+local json_escapes = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+  ["\r"] = "\\r", ["\t"] = "\\t",
+}
+
+local function json_string(text)
+  return '"' .. text:gsub('[%c"\\]', function(char)
+    return json_escapes[char] or string.format("\\u%04x", char:byte())
+  end) .. '"'
+end
+
+local function literal_error(message)
+  errors.raise { kind = "usage", message = "cannot send value as JSON: " .. message }
+end
+
+--- Converts a Lua value to a JSON literal, the form value of an API whose
+-- requestFormat is JSON. Strings are quoted ("nginx"), numbers and booleans
+-- bare. A sequence becomes an array, a table with string keys an object with
+-- sorted keys, and an empty table an empty array. nil stays nil (not sent).
+-- Unlike lua-cjson, "/" stays unescaped and integers keep every digit.
+function M.json_literal(value)
+  local kind = type(value)
+  if kind == "nil" then
+    return nil
+  elseif kind == "string" then
+    return json_string(value)
+  elseif kind == "boolean" then
+    return value and "true" or "false"
+  elseif kind == "number" then
+    local integer = math.tointeger(value)
+    if integer then
+      return string.format("%d", integer)
+    elseif value ~= value or value == math.huge or value == -math.huge then
+      literal_error(tostring(value) .. " is not a JSON number")
+    end
+    -- The shortest of these forms that reads back as the same number.
+    local text = string.format("%.15g", value)
+    if tonumber(text) ~= value then
+      text = string.format("%.17g", value)
+    end
+    return text
+  elseif kind ~= "table" then
+    literal_error("a " .. kind .. " has no JSON form")
+  end
+  local count = #value
+  local keys = {}
+  for key in pairs(value) do
+    if math.type(key) == "integer" and key >= 1 and key <= count then
+      -- an array index
+    elseif type(key) == "string" and count == 0 then
+      keys[#keys + 1] = key
+    else
+      literal_error("a table must be a sequence or have only string keys")
+    end
+  end
+  local parts = {}
+  if #keys == 0 then
+    for index = 1, count do
+      parts[index] = M.json_literal(value[index])
+    end
+    return "[" .. table.concat(parts, ",") .. "]"
+  end
+  table.sort(keys)
+  for index, key in ipairs(keys) do
+    parts[index] = json_string(key) .. ":" .. M.json_literal(value[key])
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 --- Calls any DSM API method and returns its decoded data.
--- params is a table of name = value (booleans as true/false, tables as JSON);
+-- params is a table of name = value, encoded as JSON literals when Info
+-- reports requestFormat JSON for api, else as plain values (booleans as
+-- true/false, tables as JSON);
 -- options.http is "GET" (default) or "POST". Under dry run a POST is not sent.
 function Session:call(api, method, version, params, options)
   if type(api) ~= "string" or type(method) ~= "string" then
@@ -496,10 +633,11 @@ function Session:call(api, method, version, params, options)
     errors.raise { kind = "api", api = api, method = method, code = 102,
       message = string.format("%s does not offer %s (DSM error 102: API does not exist)", self.url, api) }
   end
+  local encode = info.requestFormat == "JSON" and M.json_literal or M.encode_value
   local names, values = {}, {}
   for name, value in pairs(params or {}) do
     names[#names + 1] = name
-    values[name] = M.encode_value(value)
+    values[name] = encode(value)
   end
   table.sort(names)
   return self:request {

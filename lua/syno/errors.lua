@@ -2,8 +2,8 @@
 --
 -- Every failure in synosh is raised as an error object: a table with the fields
 --   kind         one of usage, auth, otp_required, permission, not_found,
---                session, network, tls, timeout, protocol, api, interrupted,
---                locked, sandbox
+--                session, network, tls, timeout, protocol, api, unsupported,
+--                interrupted, locked, sandbox
 --   code         the DSM error code, or nil
 --   http_status  the HTTP status, or nil
 --   api, method  the DSM API and method of the failed call, or nil
@@ -80,13 +80,20 @@ M.login = {
   [411] = "account locked",
 }
 
---- Codes of the SYNO.Docker.Image APIs.
--- NOTE: the image API document lists no error codes. These are the codes the
--- bundled simulator returns, and a real NAS may use others.
+--- Codes of the SYNO.Docker.* APIs.
+-- NOTE: the image API document lists no error codes. 1052 and 1053 are what
+-- Container Manager returns for a search on a registry without a search API;
+-- the others are the codes the bundled simulator returns, and a real NAS may
+-- use others.
 M.docker = {
   [1001] = "image not found",
   [1002] = "image is used by a container",
   [1003] = "registry already exists",
+  [1004] = "registry not found",
+  [1005] = "registry cannot be removed",
+  [1006] = "task not found",
+  [1052] = "registry request failed",
+  [1053] = "registry offers no search",
 }
 
 M.session_lost = { [106] = true, [107] = true, [119] = true }
@@ -94,7 +101,7 @@ M.session_lost = { [106] = true, [107] = true, [119] = true }
 local kind_by_code = {
   [105] = "permission", [160] = "permission", [402] = "auth",
   [106] = "session", [107] = "session", [119] = "session", [150] = "session",
-  [1001] = "not_found",
+  [1001] = "not_found", [1004] = "not_found", [1006] = "not_found",
 }
 
 --- Returns the meaning of a DSM code, looking at the login table during login.

@@ -5,14 +5,16 @@
 --   nas.image.list()
 --   nas:close()
 --
--- syno.image (require "syno.image") is bound to the default session, which is
--- built from the command-line options, the environment and the profile, and
--- logs in on its first call.
+-- syno.image (require "syno.image") and syno.container are bound to the
+-- default session, which is built from the command-line options, the
+-- environment and the profile, and logs in on its first call.
 
 local core = require "syno.core"
 local config = require "syno.config"
+local device = require "syno.device"
 local dsm = require "syno.dsm"
 local errors = require "syno.errors"
+local functions = require "syno.functions"
 local operations = require "syno.operations"
 
 local syno = {}
@@ -118,18 +120,23 @@ Connection.__index = Connection
 Connection.__name = "syno.Connection"
 
 local function new_connection(options)
+  local url = dsm.normalize_url(options.url)
   local session = dsm.new {
-    url = options.url, user = options.user, otp = options.otp, cacert = options.cacert,
+    url = url, user = options.user, otp = options.otp, cacert = options.cacert,
     pinned_pubkey = options.pinned_pubkey,
     insecure = options.insecure, timeout = options.timeout, dry_run = options.dry_run,
     password = options.password, password_source = password_source(options),
     otp_source = otp_source(options),
+    dialect = options.dialect ~= "auto" and options.dialect or nil,
+    device = type(options.user) == "string" and device.store(url, options.user, options.remember_device) or nil,
   }
   open_sessions[session] = true
   local connection = setmetatable({ session = session }, Connection)
-  connection.image = operations.image_module(function()
+  local function get_session()
     return session
-  end)
+  end
+  connection.image = functions.image_module(get_session)
+  connection.container = functions.container_module(get_session)
   return connection
 end
 
@@ -150,10 +157,11 @@ function Connection:call(api, method, version, params, options)
   return self.session:call(api, method, version, params, options)
 end
 
---- nas:info() --> {url, user, dialect, logged_in}
+--- nas:info() --> {url, user, dialect, logged_in, dry_run}
+-- dialect is nil until the session has asked SYNO.API.Info, unless --dialect chose one.
 function Connection:info()
   local session = self.session
-  return { url = session.url, user = session.user, dialect = session.dialect,
+  return { url = session.url, user = session.user, dialect = operations.dialect_name(session),
            logged_in = session.sid ~= nil, dry_run = session.dry_run }
 end
 
@@ -165,7 +173,7 @@ end
 local connect_options = {
   url = "string", user = "string", password = "string", password_file = "string", otp = "string",
   cacert = "string", insecure = "boolean", timeout = "number", dry_run = "boolean",
-  pinned_pubkey = "string",
+  pinned_pubkey = "string", dialect = "string", remember_device = "string",
 }
 
 --- Opens a session and logs in. Options not given come from the command line,
@@ -187,6 +195,10 @@ function syno.connect(options)
   if options.timeout and options.timeout <= 0 then
     usage(string.format("syno.connect: timeout must be a number of seconds greater than 0, got %s",
       tostring(options.timeout)))
+  end
+  if options.dialect and not operations.choices[options.dialect] then
+    usage(string.format("syno.connect: invalid dialect %q: use auto, document or container-manager",
+      options.dialect))
   end
   local merged = {}
   for key, value in pairs(settings) do
@@ -220,6 +232,11 @@ end
 function syno.session()
   return syno.default():info()
 end
+
+--- syno.container.list() --> containers, total, on the default session.
+syno.container = functions.container_module(function()
+  return syno.default().session
+end)
 
 --- syno.call(api, method, version, params, {http = "GET"|"POST"}) --> data
 -- Calls any DSM API on the default session.

@@ -1,26 +1,68 @@
---- The syno.image functions, built for one session. The functions check their
--- arguments, choose the session's dialect and run the dialect's row for the
--- operation; they hold no wire details themselves.
+--- The dialect engine: chooses the image API dialect of a session and runs
+-- the dialect's operations. syno.functions checks the arguments of the
+-- syno.image and syno.container functions and calls M.run. This module
+-- contains no argument checks, and the dialect tables contain the wire details.
+--
+-- A dialect table has:
+--   name        the name scripts see in syno.session().dialect
+--   signature   APIs of SYNO.API.Info, any of which selects the dialect
+--   encoding    "plain" (form values) or "json" (JSON literals)
+--   operations  wire rows: api, method, version (a number or {min, max}),
+--               http, write, params (in wire order), result(data, values),
+--               dry_run(values) (the data a write returns under dry run)
+--   perform     optional functions(context, values, description) for the
+--               operations that need more than one row
+--   hints       optional hints for DSM error codes, by code
 
 local core = require "syno.core"
 local dsm = require "syno.dsm"
 local errors = require "syno.errors"
-local reference = require "syno.reference"
 
 local M = {}
 
 M.dialects = {
   document = require "syno.dialect.document",
+  ["container-manager"] = require "syno.dialect.container_manager",
 }
 
--- Return values of the writes under dry run, as if they had succeeded.
-local dry_run_results = { pull = "dry-run", delete = true, registry_add = true }
+-- The order in which detection tries the dialects.
+M.detection_order = { "document", "container-manager" }
 
-local function usage(message)
-  errors.raise { kind = "usage", message = message }
+-- The values of --dialect, SYNO_DIALECT and the profile key dialect.
+M.choices = { auto = true, document = true, ["container-manager"] = true }
+
+-- The public name of each operation, for "not offered" messages.
+M.public_names = {
+  list = "image.list", get = "image.get", pull = "image.pull", delete = "image.delete",
+  delete_many = "image.delete_many", search = "image.search",
+  registry_list = "image.registry.list", registry_add = "image.registry.add",
+  registry_use = "image.registry.use", registry_remove = "image.registry.remove",
+  registry_tags = "image.registry.tags", pull_status = "image.pull_status", wait = "image.wait",
+  upgrade = "image.upgrade", upgrade_status = "image.upgrade_status", prune = "image.prune",
+  container_list = "syno.container.list",
+}
+
+-- Hints for the DSM codes a caller can act on, unless the dialect has its own.
+local common_hints = {
+  [1001] = "check the name with image.list()",
+  [1003] = "a registry of that name exists already; choose another name",
+}
+
+--- Returns the name of the dialect that apis (a SYNO.API.Info result)
+-- selects, or nil when none matches.
+function M.detect(apis)
+  for _, name in ipairs(M.detection_order) do
+    for _, api in ipairs(M.dialects[name].signature) do
+      if apis[api] ~= nil then
+        return name
+      end
+    end
+  end
+  return nil
 end
 
---- Returns the dialect table for session, detecting it from SYNO.API.Info once.
+--- Returns the dialect table for session, detecting it from SYNO.API.Info once
+-- unless --dialect chose one.
 function M.dialect(session)
   if session.dialect then
     return M.dialects[session.dialect]
@@ -31,278 +73,150 @@ function M.dialect(session)
       "Container Manager (Docker) is not installed or not running on %s; install or start it "
       .. "in DSM's Package Center", session.url) }
   end
-  for name, dialect in pairs(M.dialects) do
-    local matches = true
-    for _, api in ipairs(dialect.signature) do
-      matches = matches and apis[api] ~= nil
-    end
-    if matches then
-      session.dialect = name
-      return dialect
-    end
+  local name = M.detect(apis)
+  if not name then
+    errors.raise { kind = "api", api = "SYNO.Docker.Image", message = string.format(
+      "%s offers SYNO.Docker.Image but neither SYNO.Docker.Image.Search, SYNO.Docker.Image.Registry "
+      .. "nor SYNO.Docker.Registry, so its image API dialect is unknown; choose one with "
+      .. "--dialect document or --dialect container-manager", session.url) }
   end
-  -- NOTE: DSM 6 Docker and DSM 7 Container Manager speak another dialect
-  -- (SYNO.Docker.Registry instead of SYNO.Docker.Image.Search/Registry).
-  errors.raise { kind = "api", api = "SYNO.Docker.Image", message = string.format(
-    "%s offers SYNO.Docker.Image without SYNO.Docker.Image.Search and SYNO.Docker.Image.Registry; "
-    .. "this image API dialect is not supported yet", session.url) }
+  session.dialect = name
+  return M.dialects[name]
 end
 
--- Hints for the DSM codes a caller can act on.
-local hints = {
-  [1001] = "check the name with image.list()",
-  [1002] = "a container uses it; remove the container first, or delete with force",
-  [1003] = "a registry of that name exists already; choose another name",
+--- Returns the dialect name of session without any request: the chosen one,
+-- the one that discovery selected, or nil before discovery.
+function M.dialect_name(session)
+  if session.dialect == nil and session.apis then
+    session.dialect = M.detect(session.apis)
+  end
+  return session.dialect
+end
+
+local dialect_titles = {
+  document = "the document dialect of the image API",
+  ["container-manager"] = "the Container Manager dialect of the image API",
 }
 
+--- Returns an error of kind "unsupported": what (such as "image.prune") is
+-- not offered by the NAS of session. hint is what to do instead.
+function M.unsupported_error(session, what, hint)
+  return errors.new { kind = "unsupported", message = string.format(
+    "%s is not offered by this NAS: %s speaks %s%s", what, session.url,
+    dialect_titles[session.dialect] or "an unknown dialect of the image API",
+    hint and ("; " .. hint) or "") }
+end
+
+--- Raises the error of M.unsupported_error.
+function M.unsupported(session, what, hint)
+  error(M.unsupported_error(session, what, hint), 0)
+end
+
 -- Adds the target and a hint to an error object from a DSM call.
-local function explain(err, description)
+local function explain(err, description, dialect)
   if errors.is(err) and err.code and description then
-    local hint = hints[err.code]
+    local hint = (dialect.hints or {})[err.code] or common_hints[err.code]
     err.message = string.format("cannot %s: %s%s", description, err.message, hint and ("; " .. hint) or "")
   end
   return err
 end
+M.explain = explain
 
---- Runs operation name with values (parameter name = Lua value) on session.
+-- Prints what a write row would do and returns what it returns under dry run.
+local function dry_run_result(operation, values, description)
+  core.message("info", "dry run: would "
+    .. (description or string.format("call %s %s", operation.api, operation.method)))
+  local data = operation.dry_run and operation.dry_run(values) or {}
+  if operation.result then
+    return operation.result(data, values)
+  end
+  return data
+end
+
+--- Sends the wire row name of the session's dialect with values (parameter
+-- name = Lua value) and returns what the row's result makes of the data.
 -- description names the target for messages, such as "delete nginx:1.25".
 function M.invoke(session, name, values, description)
   local dialect = M.dialect(session)
   local operation = dialect.operations[name]
   if operation.write and session.dry_run then
-    core.message("info", "dry run: would " .. description)
-    return dry_run_results[name]
+    return dry_run_result(operation, values, description)
   end
-  local info = session:api_info(operation.api)
-  if type(info) ~= "table" then
-    errors.raise { kind = "api", api = operation.api, method = operation.method, code = 102,
-      message = string.format("%s does not offer %s, which %s needs", session.url, operation.api, name) }
+
+  local version = operation.version
+  local low, high = version, version
+  if type(version) == "table" then
+    low, high = version[1], version[2]
   end
+  local path, chosen = session:api_version(operation.api, low, high)
+  if not path then
+    M.unsupported(session, string.format("%s (%s %s)", M.public_names[name] or name, operation.api,
+      operation.method), string.format("SYNO.API.Info of %s does not list %s", session.url, operation.api))
+  end
+  local encode = dialect.encoding == "json" and dsm.json_literal or dsm.encode_value
   local encoded = {}
   for _, param in ipairs(operation.params) do
-    encoded[param] = dsm.encode_value(values[param])
+    encoded[param] = encode(values[param])
   end
   local ok, data = pcall(session.request, session, {
-    api = operation.api, method = operation.method, version = operation.version,
-    path = info.path, http = operation.http, names = operation.params, values = encoded,
+    api = operation.api, method = operation.method, version = chosen,
+    path = path, http = operation.http, names = operation.params, values = encoded,
   })
   if not ok then
-    error(explain(data, description), 0)
+    error(explain(data, description, dialect), 0)
   end
-  return operation.result(data)
+  if operation.result then
+    return operation.result(data, values)
+  end
+  return data
 end
 
--- lua-cjson decodes every JSON number as a float; sizes, times and counts
--- read better as integers (41, not 41.0).
-local function integers(record, fields)
-  if type(record) == "table" then
-    for _, field in ipairs(fields) do
-      local value = record[field]
-      if math.type(value) == "float" then
-        record[field] = math.tointeger(value) or value
-      end
-    end
-  end
-  return record
+-- Builds the context a perform function receives besides its values: the
+-- session, the dialect, and functions that call a wire row or raise "unsupported".
+local function context(session, dialect)
+  return {
+    session = session,
+    dialect = dialect,
+    call = function(name, values, description)
+      return M.invoke(session, name, values, description)
+    end,
+    unsupported = function(what, hint)
+      M.unsupported(session, what, hint)
+    end,
+    unsupported_error = function(what, hint)
+      return M.unsupported_error(session, what, hint)
+    end,
+  }
 end
 
-local image_number_fields = { "size", "created" }
-
--- Checks that options is nil or a table whose keys are all in allowed.
-local function check_options(where, options, allowed)
-  if options == nil then
-    return {}
-  end
-  if type(options) ~= "table" then
-    usage(string.format("%s: options must be a table, got %s", where, type(options)))
-  end
-  for key in pairs(options) do
-    if not allowed[key] then
-      local names = {}
-      for name in pairs(allowed) do
-        names[#names + 1] = name
-      end
-      table.sort(names)
-      usage(string.format("%s: unknown option %q (options: %s)", where, tostring(key),
-        table.concat(names, ", ")))
-    end
-  end
-  return options
+--- Tells whether the session's dialect has operation name (a perform
+-- function or a wire row) or capability name (dialect.capabilities).
+function M.offers(session, name)
+  local dialect = M.dialect(session)
+  return (dialect.perform and dialect.perform[name]) ~= nil or dialect.operations[name] ~= nil
+    or (dialect.capabilities and dialect.capabilities[name]) == true
 end
 
--- Shows a value in a message with its type when that matters: "5" (string) vs 5.
-local function describe(value)
-  if type(value) == "string" then
-    return string.format("the string %q", value)
-  end
-  return tostring(value)
-end
-
-local function check_type(where, name, value, expected)
-  if value ~= nil and type(value) ~= expected then
-    usage(string.format("%s: %s must be a %s, got %s", where, name, expected, type(value)))
+--- Raises kind "unsupported" unless the session's dialect has operation
+-- name; what names the function in the message (default: the operation's).
+function M.require(session, name, what)
+  if not M.offers(session, name) then
+    M.unsupported(session, what or M.public_names[name] or name,
+      "only a NAS with Container Manager (DSM 7) or the Docker package (DSM 6) offers it")
   end
 end
 
-local function is_dangling(repository, tag)
-  return repository == "<none>" or tag == "<none>" or repository == "" or tag == ""
-end
-
---- Resolves the image arguments of get, pull and delete: (reference),
--- (repository, tag) or (image record from list). Returns repository, tag and
--- the display name. A dangling image is named by its id.
-local function target(where, first, second)
-  if type(first) == "table" then
-    local repository, tag, id = first.repository, first.tag, first.id
-    if repository == nil and tag == nil and id == nil then
-      usage(string.format("%s: the table has no repository, tag or id; pass a reference such as "
-        .. "\"nginx:1.25\" or an image from image.list()", where))
-    end
-    if is_dangling(repository, tag) then
-      if type(id) ~= "string" or id == "" then
-        usage(string.format("%s: the dangling image has no id to address it by", where))
-      end
-      -- NOTE: the image API document addresses images by repository and tag
-      -- only. A dangling image is sent as repository = its id and tag = <none>,
-      -- which is what `docker rmi <id>` accepts; a NAS may reject it.
-      return id, "<none>", id
-    end
-    first, second = repository, tag
+--- Runs operation name on session: the dialect's perform function of that
+-- name, else its wire row of that name. Raises kind "unsupported" when the
+-- dialect has neither.
+function M.run(session, name, values, description)
+  M.require(session, name)
+  local dialect = M.dialect(session)
+  local perform = dialect.perform and dialect.perform[name]
+  if perform then
+    return perform(context(session, dialect), values or {}, description)
   end
-  if type(first) ~= "string" then
-    usage(string.format("%s: expected a reference such as \"nginx:1.25\", or repository and tag, got %s",
-      where, type(first)))
-  end
-  if second == nil then
-    if first:match("^sha256:%x+$") then
-      usage(string.format("%s: %q is an image id, not a reference; pass the image from image.list() "
-        .. "or its repository:tag", where, first))
-    end
-    local ref, message = reference.parse(first, { default_tag = "latest" })
-    if not ref then
-      usage(string.format("%s: %s", where, message))
-    end
-    local tag = ref.digest or ref.tag
-    return ref.repository, tag, reference.format(ref)
-  end
-  if type(second) ~= "string" then
-    usage(string.format("%s: tag must be a string, got %s", where, type(second)))
-  end
-  local ok, message = reference.valid_repository(first)
-  if not ok then
-    usage(string.format("%s: %s", where, message))
-  end
-  ok, message = reference.valid_tag(second)
-  if not ok then
-    usage(string.format("%s: %s", where, message))
-  end
-  return first, second, first .. ":" .. second
-end
-
--- Splits (ref, options) from (repository, tag, options).
-local function split_arguments(first, second, third)
-  if type(second) == "table" and third == nil then
-    return first, nil, second
-  end
-  return first, second, third
-end
-
---- Builds the syno.image table for the session that get_session returns.
-function M.image_module(get_session)
-  local image = {}
-
-  --- image.list{offset = 0, limit = -1, show_dsm = false} --> images, total
-  function image.list(options)
-    options = check_options("image.list", options, { offset = true, limit = true, show_dsm = true })
-    local offset = options.offset or 0
-    local limit = options.limit or -1
-    if math.type(offset) ~= "integer" or offset < 0 then
-      usage(string.format("image.list: offset must be an integer >= 0, got %s", describe(options.offset)))
-    end
-    if math.type(limit) ~= "integer" or limit < -1 then
-      usage(string.format("image.list: limit must be an integer >= -1 (-1 = all), got %s",
-        describe(options.limit)))
-    end
-    check_type("image.list", "show_dsm", options.show_dsm, "boolean")
-    local images, total = M.invoke(get_session(), "list",
-      { offset = offset, limit = limit, show_dsm = options.show_dsm or false })
-    for _, item in ipairs(images) do
-      integers(item, image_number_fields)
-    end
-    return images, math.tointeger(total) or total
-  end
-
-  --- image.get(repository, tag) or image.get(reference) --> image
-  function image.get(first, second)
-    local repository, tag, display = target("image.get", first, second)
-    return integers(M.invoke(get_session(), "get", { repository = repository, tag = tag }, "get " .. display),
-      image_number_fields)
-  end
-
-  --- image.pull(repository, tag, {registry = url}) or image.pull(reference, options) --> task_id
-  function image.pull(first, second, third)
-    local options
-    first, second, options = split_arguments(first, second, third)
-    options = check_options("image.pull", options, { registry = true })
-    check_type("image.pull", "registry", options.registry, "string")
-    local repository, tag, display = target("image.pull", first, second)
-    return M.invoke(get_session(), "pull",
-      { repository = repository, tag = tag, registry = options.registry }, "pull " .. display)
-  end
-
-  --- image.delete(repository, tag, {force = false}) or image.delete(reference, options) --> true
-  function image.delete(first, second, third)
-    local options
-    first, second, options = split_arguments(first, second, third)
-    options = check_options("image.delete", options, { force = true })
-    check_type("image.delete", "force", options.force, "boolean")
-    local repository, tag, display = target("image.delete", first, second)
-    return M.invoke(get_session(), "delete",
-      { repository = repository, tag = tag, force = options.force or false }, "delete " .. display)
-  end
-
-  --- image.search(query, {registry = url}) --> results
-  function image.search(query, options)
-    if type(query) ~= "string" or query == "" then
-      usage("image.search: query must be a non-empty string")
-    end
-    options = check_options("image.search", options, { registry = true })
-    check_type("image.search", "registry", options.registry, "string")
-    return M.invoke(get_session(), "search", { query = query, registry = options.registry },
-      string.format("search for %q", query))
-  end
-
-  --- image.dry_run() --> true when this session sends no write call
-  function image.dry_run()
-    return get_session().dry_run and true or false
-  end
-
-  image.registry = {}
-
-  --- image.registry.list() --> registries
-  function image.registry.list()
-    return M.invoke(get_session(), "registry_list", {})
-  end
-
-  --- image.registry.add{name =, url =, username =, password =} --> true
-  function image.registry.add(options)
-    if type(options) ~= "table" then
-      usage("image.registry.add: expected a table {name = ..., url = ...}")
-    end
-    options = check_options("image.registry.add", options,
-      { name = true, url = true, username = true, password = true })
-    for _, key in ipairs { "name", "url" } do
-      if type(options[key]) ~= "string" or options[key] == "" then
-        usage(string.format("image.registry.add: %s must be a non-empty string", key))
-      end
-    end
-    check_type("image.registry.add", "username", options.username, "string")
-    check_type("image.registry.add", "password", options.password, "string")
-    return M.invoke(get_session(), "registry_add", options,
-      string.format("add registry %q (%s)", options.name, options.url))
-  end
-
-  return image
+  return M.invoke(session, name, values or {}, description)
 end
 
 return M

@@ -509,12 +509,16 @@ execute = function(plan, image, options)
 
   local index = 1
   local batch_size = options.batch_size or 20
+  local batched = image.delete_many ~= nil and delete_options == nil
+    and (image.offers == nil or image.offers("delete_many"))
   while index <= #pending do
     if core.interrupted() then
       report.interrupted = true
       break
     end
-    if image.delete_many and batch_size > 1 then
+    -- Batches only where the NAS deletes a batch in one call; one by one
+    -- otherwise, so an interrupt stops after the current image.
+    if batched and batch_size > 1 then
       local batch = {}
       for i = index, math.min(index + batch_size - 1, #pending) do
         batch[#batch + 1] = pending[i]
@@ -523,7 +527,7 @@ execute = function(plan, image, options)
       for i, entry in ipairs(batch) do
         records[i] = entry.image
       end
-      local ok, results = pcall(image.delete_many, records, delete_options)
+      local ok, results = pcall(image.delete_many, records, { batch_size = #records })
       if not ok then
         for _, entry in ipairs(batch) do
           failed(entry, results)
@@ -575,16 +579,18 @@ end
 --- Runs a whole cleanup: lists the images (options.images, or image.list()),
 -- plans with the rules in options, deletes (not under dry run) and returns the
 -- report. options: the rules of policy.plan, plus image (the syno.image
--- module or a connection's), dry_run, on_plan(plan) (which may turn deletes
--- into keeps, never the reverse), on_deleted(entry), on_failed(entry, err),
--- batch_size.
+-- module or a connection's), containers (a list of container records, a
+-- function returning one, or a container module such as nas.container; by
+-- default syno.container when image is the default module), dry_run,
+-- on_plan(plan) (which may turn deletes into keeps, never the reverse),
+-- on_deleted(entry), on_failed(entry, err), batch_size.
 function M.cleanup(options)
   if type(options) ~= "table" then
     usage("policy.cleanup: expected a table of rules, such as {keep = 3}")
   end
   local rules, hooks = {}, {}
   local hook_names = { image = true, images = true, dry_run = true, on_plan = true, on_deleted = true,
-                       on_failed = true, batch_size = true, containers = false }
+                       on_failed = true, batch_size = true, containers = true }
   for key, value in pairs(options) do
     if hook_names[key] then
       hooks[key] = value
@@ -600,10 +606,31 @@ function M.cleanup(options)
   if images == nil then
     images = image.list { show_dsm = rules.show_dsm or false }
   end
-  if rules.containers == nil and image.containers then
-    rules.containers = image.containers()
+  -- Protect the images containers use whenever the NAS lists containers.
+  local containers = hooks.containers
+  if containers == nil and hooks.image == nil then
+    containers = require("syno").container
+  end
+  if type(containers) == "table" and containers.list then
+    if containers.offered == nil or containers.offered() then
+      rules.containers = containers.list()
+    end
+  elseif type(containers) == "function" then
+    rules.containers = containers()
+  elseif containers ~= nil then
+    rules.containers = containers
   end
   local plan = M.plan(images, rules)
+  if image.offers and not image.offers("delete_untagged") then
+    -- Container Manager deletes images by repository and tag only.
+    for _, entry in ipairs(plan) do
+      if entry.action == "delete" and entry.rule == "dangling" then
+        entry.action, entry.rule = "keep", "untagged"
+        entry.reason = "dangling, but this NAS cannot delete an untagged image by name; "
+          .. "DSM's Container Manager removes them with image.prune()"
+      end
+    end
+  end
   if hooks.on_plan then
     -- on_plan may keep more images, never delete more: what a rule protects
     -- stays protected whatever a snippet does.

@@ -67,11 +67,11 @@ end
 
 -- Waits for a pull through the NAS's pull status. Returns result, detail.
 local function wait_with_status(image, ref, task_id, before, options, reporter)
-  local started = core.clock()
+  local started = core.monotonic()
   local interval = 0.25
   while true do
     local status = image.pull_status(task_id)
-    local elapsed = core.clock() - started
+    local elapsed = core.monotonic() - started
     if status.finished then
       break
     end
@@ -99,11 +99,11 @@ end
 
 -- Waits for a pull by reading the image back. Returns result, detail, image.
 local function wait_by_reading(image, ref, before, options, reporter)
-  local started = core.clock()
+  local started = core.monotonic()
   local interval = 0.25
   while true do
     local after = read_back(image, ref)
-    local elapsed = core.clock() - started
+    local elapsed = core.monotonic() - started
     if after and (not before or after.id ~= before.id) then
       return "pulled", nil, after
     end
@@ -197,7 +197,7 @@ run = function(options)
       report.interrupted = true
       item.result = "not attempted"
     else
-      local started = core.clock()
+      local started = core.monotonic()
       local reporter = progress_reporter(ref, options.progress ~= false)
       local ok, err = pcall(function()
         local before = read_back(image, ref)
@@ -212,7 +212,7 @@ run = function(options)
           return
         end
         local result, detail, after
-        if image.pull_status and item.task_id ~= nil then
+        if item.task_id ~= nil and image.offers and image.offers("pull_status") then
           result, detail, after = wait_with_status(image, ref, item.task_id, before, wait_options, reporter)
         else
           result, detail, after = wait_by_reading(image, ref, before, wait_options, reporter)
@@ -220,7 +220,7 @@ run = function(options)
         item.result, item.detail, item.id = result, detail, after and after.id
       end)
       reporter.done()
-      item.seconds = math.floor((core.clock() - started) * 10 + 0.5) / 10
+      item.seconds = math.floor((core.monotonic() - started) * 10 + 0.5) / 10
       if not ok then
         item.result = "failed"
         item.error = err

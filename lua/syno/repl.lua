@@ -371,7 +371,7 @@ end
 
 --- Returns the sorted completions of text, each the whole word: a global,
 -- a keyword, or a field or method after a chain of names joined by "." and
--- ":" ("image.registry." gives "image.registry.add" and "image.registry.list").
+-- ":" ("image.registry.l" gives "image.registry.list").
 function M.complete(text, env)
   env = env or _G
   local chain, separator, partial = text:match("^(.-)([.:])([%w_]*)$")
@@ -457,6 +457,58 @@ M.topics = {
     returns = "true",
     example = 'image.delete("nginx:1.25.3")',
   },
+  ["image.delete_many"] = {
+    signature = "image.delete_many(images, {batch_size = 20})",
+    summary = "Deletes many images, in batches where the NAS takes them; a failure does not stop "
+      .. "the others. Sends nothing under dry run.",
+    params = {
+      "images      list of image records from image.list, or references",
+      "batch_size  integer >= 1, default 20: images per delete call (Container Manager only)",
+    },
+    returns = "one result per image: {image =, ok = true} or {image =, ok = false, error =}",
+    example = "image.delete_many(old_images, {batch_size = 10})",
+  },
+  ["image.pull_status"] = {
+    signature = "image.pull_status(task_id)",
+    summary = "Returns the progress of a pull (Container Manager only).",
+    params = { "task_id  string: what image.pull returned" },
+    returns = "{description, downloaded (bytes), finished, repository, tag}",
+    example = 'image.pull_status(image.pull("alpine:3.20")).downloaded',
+  },
+  ["image.wait"] = {
+    signature = "image.wait(task_id, {timeout = 600, interval = 2})",
+    summary = "Waits until a pull or upgrade finishes (Container Manager only).",
+    params = {
+      "task_id   string: what image.pull or image.upgrade returned",
+      "timeout   number, default 600: seconds before it raises kind timeout",
+      "interval  number, default 2: seconds between status requests",
+    },
+    returns = "the last status, with finished = true",
+    example = 'image.wait(image.pull("alpine:3.20"))',
+  },
+  ["image.upgrade"] = {
+    signature = "image.upgrade(repository)",
+    summary = "Starts updating the tags of a repository to newer builds (Container Manager only); "
+      .. "sends nothing under dry run.",
+    params = { "repository  string, such as \"nginx\"" },
+    returns = 'task id for image.upgrade_status and image.wait ("dry-run" under dry run)',
+    example = 'image.wait(image.upgrade("nginx"))',
+  },
+  ["image.upgrade_status"] = {
+    signature = "image.upgrade_status(task_id)",
+    summary = "Returns the progress of an upgrade (Container Manager only).",
+    params = { "task_id  string: what image.upgrade returned" },
+    returns = "{current, total, finished, state, image}",
+    example = "image.upgrade_status(task).finished",
+  },
+  ["image.prune"] = {
+    signature = "image.prune()",
+    summary = "Lets the NAS remove the images it counts as unused (Container Manager only); "
+      .. "sends nothing under dry run.",
+    params = {},
+    returns = "{ImagesDeleted = {...}, SpaceReclaimed = bytes}",
+    example = "image.prune().SpaceReclaimed",
+  },
   ["image.search"] = {
     signature = "image.search(query, {registry = url})",
     summary = "Searches a registry for images.",
@@ -486,8 +538,37 @@ M.topics = {
     returns = "true",
     example = 'image.registry.add{name = "team", url = "https://registry.lan:5000"}',
   },
+  ["image.registry.use"] = {
+    signature = "image.registry.use(name)",
+    summary = "Makes a registry the active one, which pull and search use (Container Manager only).",
+    params = { "name  string: a name from image.registry.list" },
+    returns = "true",
+    example = 'image.registry.use("Docker Hub")',
+  },
+  ["image.registry.remove"] = {
+    signature = "image.registry.remove(name)",
+    summary = "Removes a registry (Container Manager only); sends nothing under dry run.",
+    params = { "name  string: a name from image.registry.list" },
+    returns = "true",
+    example = 'image.registry.remove("team")',
+  },
+  ["image.registry.tags"] = {
+    signature = "image.registry.tags(repository)",
+    summary = "Lists the tags of a repository in the active registry (Container Manager only).",
+    params = { "repository  string, such as \"nginx\"" },
+    returns = "list of tag strings",
+    example = 'image.registry.tags("nginx")',
+  },
+  ["syno.container.list"] = {
+    signature = "syno.container.list()",
+    summary = "Lists every container, running or stopped (Container Manager only).",
+    params = {},
+    returns = "containers, total (records with name, image, status)",
+    example = "for _, c in ipairs(syno.container.list()) do print(c.name, c.image) end",
+  },
   ["syno.connect"] = {
-    signature = "syno.connect{url =, user =, password =, password_file =, otp =, cacert =, insecure =, timeout =, dry_run =}",
+    signature = "syno.connect{url =, user =, password =, password_file =, otp =, cacert =, insecure =, timeout =, "
+      .. "dry_run =, dialect =, remember_device =}",
     summary = "Opens a session and logs in at once; options not given come from the command line, "
       .. "the environment and the profile.",
     params = {
@@ -499,6 +580,8 @@ M.topics = {
       "insecure       boolean, default false: do not verify the certificate",
       "timeout        number, default 60: maximum seconds of one request",
       "dry_run        boolean, default false: send no delete, pull or registry change",
+      "dialect        string, default \"auto\": \"document\" or \"container-manager\" skips detection",
+      "remember_device  string: with otp, store the device token under this name",
     },
     returns = "a connection: nas.image.list(), nas:call(...), nas:info(), nas:close()",
     example = 'local nas = syno.connect{url = "https://nas.local:5001", user = "admin", password_file = "nas.pass"}',
@@ -519,8 +602,9 @@ M.topics = {
     signature = "syno.session()",
     summary = "Returns facts about the default session.",
     params = {},
-    returns = "{url, user, dialect, logged_in, dry_run}",
-    example = "syno.session().logged_in",
+    returns = "{url, user, dialect (\"document\", \"container-manager\", or nil before the first call), "
+      .. "logged_in, dry_run}",
+    example = "syno.session().dialect",
   },
   ["syno.log.info"] = {
     signature = "syno.log.info(text), syno.log.warn(text), syno.log.error(text)",
@@ -542,6 +626,7 @@ M.modules = {
   { "image", "the image functions on the default session (require \"syno.image\")" },
   { "image.registry", "the registries the NAS pulls from" },
   { "syno", "sessions, call, dry run, logging (require \"syno\")" },
+  { "syno.container", "the containers of the NAS (Container Manager only)" },
   { "json", "lua-cjson: json.encode(value), json.decode(text)" },
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Simulate the Synology DSM web API that synosh drives, for tests.
 
-The simulator serves SYNO.API.Info, SYNO.API.Auth and the SYNO.Docker.Image APIs over
-HTTP or HTTPS from a JSON fixture. It records every /webapi request, can inject faults,
+The simulator serves SYNO.API.Info, SYNO.API.Auth and the SYNO.Docker.* APIs of one image
+API dialect (the user's API document, or DSM 7 Container Manager) over HTTP or HTTPS from a
+JSON fixture. It records every /webapi request, can inject faults,
 and exposes control endpoints under /_sim/. README.md beside this file describes the
 options, the fixture format, the control endpoints and the error codes.
 
@@ -38,8 +39,9 @@ LOG = logging.getLogger("dsm_sim")
 
 DEFAULT_FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "homelab.json"
 
-# DSM error codes. 1xx and 4xx are DSM's own. The 100x codes are this simulator's
-# choice for the image API, because the user's API document defines none.
+# DSM error codes. 1xx and 4xx are DSM's own, and so are 1052 and 1053 of Container
+# Manager's registry search. The other 100x codes are this simulator's choice for the
+# image API, because the user's API document defines none.
 ERR_UNKNOWN = 100
 ERR_MISSING_ENVELOPE = 101
 ERR_NO_SUCH_API = 102
@@ -54,6 +56,14 @@ ERR_OTP_REJECTED = 404
 ERR_IMAGE_NOT_FOUND = 1001
 ERR_IMAGE_IN_USE = 1002
 ERR_REGISTRY_EXISTS = 1003
+ERR_REGISTRY_NOT_FOUND = 1004
+ERR_REGISTRY_PROTECTED = 1005
+ERR_TASK_NOT_FOUND = 1006
+ERR_REGISTRY_REQUEST_FAILED = 1052
+ERR_REGISTRY_NO_SEARCH = 1053
+
+# Hosts whose registries get a search API when a fixture registry does not set `searchable`.
+DOCKER_HUB_HOSTS = ("registry-1.docker.io", "index.docker.io", "registry.hub.docker.com")
 
 # Request headers copied into each request record, when present.
 RECORDED_HEADERS = ("X-SYNO-TOKEN", "Cookie", "Content-Type", "User-Agent")
@@ -191,12 +201,18 @@ def load_fixture(path: Path, now: float) -> Fixture:
         where = f"fixture {path}: registries[{index}]"
         _require(isinstance(entry, dict), f"{where} must be an object")
         _require(isinstance(entry.get("name"), str) and isinstance(entry.get("url"), str), f"{where}: name and url must be strings")
+        searchable = entry.get("searchable")
+        _require(searchable is None or isinstance(searchable, bool), f"{where}: searchable must be true or false")
+        if searchable is None:
+            searchable = urllib.parse.urlsplit(entry["url"]).hostname in DOCKER_HUB_HOSTS
         registries.append({
             "name": entry["name"],
             "url": entry["url"],
             "is_default": bool(entry.get("is_default", False)),
             "username": entry.get("username"),
             "password": entry.get("password"),
+            "searchable": searchable,
+            "enable_trust_SSC": False,
         })
 
     catalog = []
@@ -244,6 +260,7 @@ def _load_image(entry: Any, where: str, now: float, names_seen: set[tuple[str, s
         "size": entry["size"],
         "created": created,
         "is_ddsm": bool(entry.get("is_ddsm", False)),
+        "upgradable": bool(entry.get("upgradable", False)),
     }
 
 
@@ -281,6 +298,8 @@ class Inventory:
         self.registries: list[dict[str, Any]] = copy.deepcopy(fixture.registries)
         self.search_catalog: list[dict[str, Any]] = copy.deepcopy(fixture.search_catalog)
         self.pending_pulls: list[PendingPull] = []
+        # Tasks started through the Container Manager dialect, by task id, with their poll counts.
+        self.tasks: dict[str, dict[str, Any]] = {}
         self.next_task_number = 1
         # Sorted views, rebuilt after a change, so paging through a large inventory stays fast.
         self._sorted_images: list[dict[str, Any]] | None = None
@@ -327,11 +346,31 @@ class Inventory:
         self.images = [candidate for candidate in self.images if candidate is not image]
         self._changed()
 
-    def start_pull(self, repository: str, tag: str, registry: str | None, due: float) -> str:
-        task_id = f"pull_task_{self.next_task_number}"
+    def new_task_id(self, kind: str) -> str:
+        task_id = f"{kind}_task_{self.next_task_number}"
         self.next_task_number += 1
+        return task_id
+
+    def start_pull(self, repository: str, tag: str, registry: str | None, due: float) -> str:
+        task_id = self.new_task_id("pull")
         self.pending_pulls.append(PendingPull(task_id, repository, tag, registry, due))
         return task_id
+
+    def is_pending(self, task_id: str) -> bool:
+        return any(pull.task_id == task_id for pull in self.pending_pulls)
+
+    def rebuild_image(self, image: dict[str, Any], seed: str, created: int) -> None:
+        """Give an image a newer build: a new id, a size within 5% of the old one, and `created`."""
+        digest = hashlib.sha256(seed.encode()).digest()
+        factor = 0.95 + (digest[0] / 255) * 0.1
+        image["id"] = "sha256:" + hashlib.sha256(digest).hexdigest()
+        image["size"] = max(1, int(image["size"] * factor))
+        image["created"] = created
+        image["upgradable"] = False
+        self._changed()
+
+    def containers_using_image(self, image: dict[str, Any]) -> list[str]:
+        return self.containers_using(image["repository"], image["tag"])
 
     def apply_due_pulls(self, now: float) -> None:
         """Add or refresh the image of every pull whose delay has passed."""
@@ -351,10 +390,7 @@ class Inventory:
         existing = self.find_image(pull.repository, pull.tag)
         if existing is not None:
             # A newer build of the same image is a little larger or smaller than the old one.
-            factor = 0.95 + (digest[0] / 255) * 0.1
-            existing["id"] = new_id
-            existing["size"] = max(1, int(existing["size"] * factor))
-            existing["created"] = int(pull.due)
+            self.rebuild_image(existing, f"pull/{pull.task_id}/{pull.repository}:{pull.tag}/{pull.due}", int(pull.due))
             return
         size = 5 * 1024 * 1024 + int.from_bytes(digest[:4], "big") % (400 * 1024 * 1024)
         self.images.append({
@@ -364,6 +400,7 @@ class Inventory:
             "size": size,
             "created": int(pull.due),
             "is_ddsm": False,
+            "upgradable": False,
         })
 
     def find_registry(self, name: str) -> dict[str, Any] | None:
@@ -379,6 +416,7 @@ class Inventory:
             "containers": [dict(container) for container in self.containers],
             "registries": [dict(registry) for registry in self.registries],
             "pending_pulls": [dataclasses.asdict(pull) for pull in self.pending_pulls],
+            "tasks": copy.deepcopy(self.tasks),
         }
 
 
@@ -395,9 +433,10 @@ class ApiCall:
     http_method: str
     now: float
     pull_delay: float
+    task_polls: int = 0
 
 
-Handler = Callable[[ApiCall], "dict[str, Any] | None"]
+Handler = Callable[[ApiCall], "dict[str, Any] | list[Any] | None"]
 
 
 @dataclasses.dataclass
@@ -410,6 +449,9 @@ class ApiSpec:
     max_version: int
     request_format: str | None
     methods: dict[str, Handler]
+    # Methods that change state. The Container Manager dialect checks X-SYNO-TOKEN on them
+    # whatever the HTTP method.
+    write_methods: frozenset[str] = frozenset()
 
     def info_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"path": self.path, "minVersion": self.min_version, "maxVersion": self.max_version}
@@ -475,6 +517,7 @@ class DocumentDialect:
     """
 
     name = "document"
+    rejects_json_body = False
 
     def api_specs(self) -> list[ApiSpec]:
         return [
@@ -575,11 +618,432 @@ class DocumentDialect:
             raise DsmError(ERR_REGISTRY_EXISTS, f"registry {name!r} already exists")
         call.inventory.registries.append({
             "name": name, "url": url, "is_default": False, "username": username, "password": password,
+            "searchable": False, "enable_trust_SSC": False,
         })
         return None
 
 
-DIALECTS = {"document": DocumentDialect}
+class _Unquoted:
+    """A parameter value that is not valid JSON, such as `repository=nginx` without quotes."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+_MISSING = object()
+
+
+class JsonParams:
+    """Parameters sent as JSON literals, as APIs with requestFormat JSON take them.
+
+    `repository="nginx"`, `limit=-1`, `show_dsm=false`, `images=[{...}]`. A missing required
+    value raises 114, and so does a value of the wrong JSON type, such as a number sent as a
+    string (`limit="10"`). A value that is not valid JSON passes as a string, because DSM
+    accepts unquoted strings, but a string that is valid JSON (`123`, `true`) then has the
+    wrong type.
+    """
+
+    def __init__(self, values: dict[str, str]):
+        self.values = values
+
+    def _decode(self, name: str, required: bool) -> Any:
+        raw = self.values.get(name, "")
+        if raw == "":
+            if required:
+                raise DsmError(ERR_BAD_PARAMETER, f"missing parameter {name}")
+            return _MISSING
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return _Unquoted(raw)
+
+    def has(self, name: str) -> bool:
+        return self.values.get(name, "") != ""
+
+    def string(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self._decode(name, required)
+        if value is _MISSING:
+            return default
+        if isinstance(value, _Unquoted):
+            return value.text
+        if not isinstance(value, str):
+            raise DsmError(ERR_BAD_PARAMETER, f"parameter {name}={self.values[name]!r} is not a JSON string")
+        return value
+
+    def integer(self, name: str, default: int | None = None, *, required: bool = False, minimum: int = 0) -> int | None:
+        value = self._decode(name, required)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DsmError(ERR_BAD_PARAMETER, f"parameter {name}={self.values[name]!r} is not a JSON integer")
+        if value < minimum:
+            raise DsmError(ERR_BAD_PARAMETER, f"parameter {name}={value} is below {minimum}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._decode(name, False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise DsmError(ERR_BAD_PARAMETER, f"parameter {name}={self.values[name]!r} is not true or false")
+        return value
+
+    def array(self, name: str) -> list[Any]:
+        value = self._decode(name, True)
+        if not isinstance(value, list):
+            raise DsmError(ERR_BAD_PARAMETER, f"parameter {name} is not a JSON array")
+        return value
+
+
+def _image_digest(image: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(f"digest/{image['id']}".encode()).hexdigest()
+
+
+class ContainerManagerDialect:
+    """The image APIs as DSM 6 Docker and DSM 7 Container Manager speak them.
+
+    Every SYNO.Docker.* API is on entry.cgi with requestFormat JSON, so parameters are JSON
+    literals. SYNO.Docker.Registry replaces SYNO.Docker.Image.Search and
+    SYNO.Docker.Image.Registry. Write methods need the session's X-SYNO-TOKEN whatever the
+    HTTP method, and a JSON request body gets 101.
+    """
+
+    name = "container-manager"
+    rejects_json_body = True
+
+    # Status replies with finished=false that a task gives before it may report
+    # finished=true, unless /_sim/config sets task_polls.
+    DEFAULT_TASK_POLLS = 2
+
+    def api_specs(self) -> list[ApiSpec]:
+        return [
+            ApiSpec("SYNO.Docker.Image", "entry.cgi", 1, 1, "JSON", {
+                "list": self.list_images,
+                "get": self.get_image,
+                "pull_start": self.pull_start,
+                "pull_status": self.pull_status,
+                "upgrade_start": self.upgrade_start,
+                "upgrade_status": self.upgrade_status,
+                "delete": self.delete_images,
+                "prune": self.prune_images,
+            }, write_methods=frozenset({"pull_start", "upgrade_start", "delete", "prune"})),
+            ApiSpec("SYNO.Docker.Registry", "entry.cgi", 1, 2, "JSON", {
+                "get": self.get_registries,
+                "search": self.search_registry,
+                "tags": self.registry_tags,
+                "create": self.create_registry,
+                "set": self.set_registry,
+                "delete": self.delete_registry,
+                "using": self.use_registry,
+            }, write_methods=frozenset({"create", "set", "delete", "using"})),
+            ApiSpec("SYNO.Docker.Container", "entry.cgi", 1, 1, "JSON", {"list": self.list_containers}),
+            # Listed as a DSM 7 NAS lists them. synosh calls neither, so they have no methods (103).
+            ApiSpec("SYNO.Docker.Project", "entry.cgi", 1, 1, "JSON", {}),
+            ApiSpec("SYNO.Docker.Utils", "entry.cgi", 1, 1, "JSON", {}),
+        ]
+
+    def read_params(self, values: dict[str, str]) -> JsonParams:
+        return JsonParams(values)
+
+    # -- SYNO.Docker.Image -------------------------------------------------
+
+    @staticmethod
+    def _image_entries(images: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Group the tags of one id and repository into one entry with a `tags` array.
+
+        A dangling image is an entry of its own with repository `<none>` and no tags.
+        """
+        entries: list[dict[str, Any]] = []
+        by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        for image in images:
+            dangling = NONE_NAME in (image["repository"], image["tag"])
+            key = (image["id"], image["repository"])
+            entry = None if dangling else by_key.get(key)
+            if entry is None:
+                entry = {
+                    "id": image["id"],
+                    "repository": NONE_NAME if dangling else image["repository"],
+                    "tags": [],
+                    "size": image["size"],
+                    "virtual_size": image["size"],
+                    "created": image["created"],
+                    "upgradable": image["upgradable"],
+                    "digest": _image_digest(image),
+                    "remote_digest": "" if dangling else _image_digest(image),
+                    "description": "",
+                }
+                entries.append(entry)
+                if not dangling:
+                    by_key[key] = entry
+            if not dangling:
+                entry["tags"].append(image["tag"])
+                entry["upgradable"] = entry["upgradable"] or image["upgradable"]
+        return entries
+
+    def list_images(self, call: ApiCall) -> dict[str, Any]:
+        offset = call.params.integer("offset", required=True, minimum=0)
+        limit = call.params.integer("limit", required=True, minimum=-1)
+        show_dsm = call.params.boolean("show_dsm", False)
+        entries = self._image_entries(call.inventory.sorted_images(include_ddsm=show_dsm))
+        page = entries[offset:] if limit == -1 else entries[offset:offset + limit]
+        return {"images": page, "limit": limit, "offset": offset, "total": len(entries)}
+
+    def get_image(self, call: ApiCall) -> dict[str, Any]:
+        # A DSM 7.4 capture sends `identity` (the id from list); other clients send `image` and `tag`.
+        image = None
+        if call.params.has("identity") or not call.params.has("image"):
+            identity = call.params.string("identity", required=True)
+            image = next((candidate for candidate in call.inventory.sorted_images() if candidate["id"] == identity), None)
+        else:
+            image = call.inventory.find_image(call.params.string("image", required=True),
+                                              call.params.string("tag", "latest"))
+        if image is None:
+            raise DsmError(ERR_IMAGE_NOT_FOUND, "no such image")
+        return {
+            "id": image["id"],
+            "cmd": ["/docker-entrypoint.sh"],
+            "entrypoint": [],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "ports": [],
+            "volumes": [],
+            "size": image["size"],
+            "virtual_size": image["size"],
+            "created": image["created"],
+        }
+
+    def pull_start(self, call: ApiCall) -> dict[str, Any]:
+        repository = call.params.string("repository", required=True)
+        tag = call.params.string("tag", "latest")
+        if REPOSITORY_PATTERN.fullmatch(repository) is None:
+            raise DsmError(ERR_BAD_PARAMETER, f"invalid repository name {repository!r}")
+        if TAG_PATTERN.fullmatch(tag) is None:
+            raise DsmError(ERR_BAD_PARAMETER, f"invalid tag {tag!r}")
+        task_id = call.inventory.start_pull(repository, tag, None, call.now + call.pull_delay)
+        call.inventory.tasks[task_id] = {"kind": "pull", "repository": repository, "tag": tag, "polls": 0}
+        return {"task_id": task_id}
+
+    def _task(self, call: ApiCall, kind: str) -> dict[str, Any]:
+        task_id = call.params.string("task_id", required=True)
+        task = call.inventory.tasks.get(task_id)
+        if task is None or task["kind"] != kind:
+            raise DsmError(ERR_TASK_NOT_FOUND, f"no {kind} task {task_id!r}")
+        task["polls"] += 1
+        return task
+
+    def pull_status(self, call: ApiCall) -> dict[str, Any]:
+        task = self._task(call, "pull")
+        task_id = call.params.string("task_id")
+        finished = task["polls"] > call.task_polls and not call.inventory.is_pending(task_id)
+        image = call.inventory.find_image(task["repository"], task["tag"]) if finished else None
+        total = image["size"] if image is not None else 100 * 1024 * 1024
+        downloaded = total if finished else min(total - 1, task["polls"] * total // (call.task_polls + 2))
+        return {
+            "description": "Downloaded" if finished else "Downloading",
+            "downloaded": downloaded,
+            "finished": finished,
+            "repository": task["repository"],
+            "tag": task["tag"],
+        }
+
+    def upgrade_start(self, call: ApiCall) -> dict[str, Any]:
+        repository = call.params.string("repository", required=True)
+        tagged = [image for image in call.inventory.images if image["repository"] == repository and image["tag"] != NONE_NAME]
+        if not tagged:
+            raise DsmError(ERR_IMAGE_NOT_FOUND, f"no image of repository {repository!r}")
+        task_id = call.inventory.new_task_id("upgrade")
+        call.inventory.tasks[task_id] = {
+            "kind": "upgrade", "repository": repository, "polls": 0, "total": len(tagged), "applied": False,
+        }
+        return {"task_id": task_id}
+
+    def upgrade_status(self, call: ApiCall) -> dict[str, Any]:
+        task = self._task(call, "upgrade")
+        finished = task["polls"] > call.task_polls
+        if finished and not task["applied"]:
+            task["applied"] = True
+            for image in list(call.inventory.images):
+                if image["repository"] == task["repository"] and image["tag"] != NONE_NAME:
+                    call.inventory.rebuild_image(image, f"upgrade/{task['repository']}:{image['tag']}/{call.now}", int(call.now))
+        current = task["total"] if finished else min(task["total"] - 1, task["polls"] * task["total"] // (call.task_polls + 1))
+        return {
+            "current": current,
+            "total": task["total"],
+            "finished": finished,
+            "state": "finished" if finished else "upgrading",
+            "image": task["repository"],
+        }
+
+    def delete_images(self, call: ApiCall) -> dict[str, Any]:
+        items = call.params.array("images")
+        results: dict[str, dict[str, dict[str, int]]] = {}
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("repository"), str) \
+                    or not isinstance(item.get("tags"), list) or not all(isinstance(tag, str) for tag in item["tags"]):
+                raise DsmError(ERR_BAD_PARAMETER, "each item of images must be {repository, tags:[...]}")
+        for item in items:
+            repository = item["repository"]
+            for tag in item["tags"]:
+                image = call.inventory.find_image(repository, tag)
+                if image is None:
+                    code = ERR_IMAGE_NOT_FOUND
+                elif call.inventory.containers_using_image(image):
+                    code = ERR_IMAGE_IN_USE
+                else:
+                    call.inventory.delete_image(image)
+                    code = 0
+                results.setdefault(repository, {})[tag] = {"error": code}
+        return {"image_objects": results}
+
+    def prune_images(self, call: ApiCall) -> dict[str, Any]:
+        # NOTE: prunes dangling images only, as `docker image prune` does without -a. What a
+        # real NAS removes is not documented.
+        deleted = []
+        reclaimed = 0
+        for image in list(call.inventory.images):
+            if NONE_NAME in (image["repository"], image["tag"]) and not call.inventory.containers_using_image(image):
+                call.inventory.delete_image(image)
+                deleted.append({"Deleted": image["id"]})
+                reclaimed += image["size"]
+        return {"ImagesDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    # -- SYNO.Docker.Registry ----------------------------------------------
+
+    @staticmethod
+    def _active_registry(inventory: Inventory) -> dict[str, Any] | None:
+        return next((registry for registry in inventory.registries if registry["is_default"]), None)
+
+    def get_registries(self, call: ApiCall) -> dict[str, Any]:
+        offset = call.params.integer("offset", 0, minimum=0)
+        limit = call.params.integer("limit", -1, minimum=-1)
+        registries = [{
+            "name": registry["name"],
+            "url": registry["url"],
+            "syno": registry["name"] == "Docker Hub",
+            "enable_registry_mirror": False,
+            "mirror_urls": [],
+            "enable_trust_SSC": registry.get("enable_trust_SSC", False),
+            "username": registry.get("username") or "",
+        } for registry in call.inventory.registries]
+        active = self._active_registry(call.inventory)
+        page = registries[offset:] if limit == -1 else registries[offset:offset + limit]
+        return {"registries": page, "using": active["name"] if active else "", "total": len(registries)}
+
+    def search_registry(self, call: ApiCall) -> dict[str, Any]:
+        query = call.params.string("q", required=True)
+        offset = call.params.integer("offset", 0, minimum=0)
+        limit = call.params.integer("limit", 50, minimum=1)
+        page_size = call.params.integer("page_size", 50, minimum=1)
+        active = self._active_registry(call.inventory)
+        if active is None or not active.get("searchable", False):
+            raise DsmError(ERR_REGISTRY_NO_SEARCH, f"registry {active and active['name']!r} offers no search API")
+        needle = query.casefold()
+        matches = [entry for entry in call.inventory.search_catalog if needle in entry["name"].casefold()]
+        page = matches[offset:offset + limit]
+        return {
+            "data": [{**entry, "downloads": entry["star_count"] * 1000, "registry": active["name"]} for entry in page],
+            "total": len(matches),
+            "offset": offset,
+            "limit": limit,
+            "page_size": page_size,
+        }
+
+    def registry_tags(self, call: ApiCall) -> list[dict[str, str]]:
+        if not call.params.has("repo") and call.params.has("repository"):
+            raise DsmError(ERR_REGISTRY_REQUEST_FAILED, "tags takes repo, not repository")
+        repository = call.params.string("repo", required=True)
+        tags = {image["tag"] for image in call.inventory.images if image["repository"] == repository and image["tag"] != NONE_NAME}
+        known = any(entry["name"] == repository for entry in call.inventory.search_catalog)
+        if tags or known:
+            tags.add("latest")
+        return [{"tag": tag} for tag in sorted(tags)]
+
+    @staticmethod
+    def _check_registry_url(url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise DsmError(ERR_BAD_PARAMETER, f"registry url {url!r} is not an http or https URL")
+
+    def _find_registry(self, call: ApiCall, name: str) -> dict[str, Any]:
+        registry = call.inventory.find_registry(name)
+        if registry is None:
+            raise DsmError(ERR_REGISTRY_NOT_FOUND, f"no registry {name!r}")
+        return registry
+
+    def create_registry(self, call: ApiCall) -> None:
+        name = call.params.string("name", required=True)
+        url = call.params.string("url")
+        if url is None:
+            raise DsmError(ERR_MISSING_ENVELOPE, "create without url")
+        trust = call.params.boolean("enable_trust_SSC", False)
+        username = call.params.string("username")
+        password = call.params.string("password")
+        self._check_registry_url(url)
+        if call.inventory.find_registry(name) is not None:
+            raise DsmError(ERR_REGISTRY_EXISTS, f"registry {name!r} already exists")
+        call.inventory.registries.append({
+            "name": name, "url": url, "is_default": False, "username": username, "password": password,
+            "searchable": False, "enable_trust_SSC": trust,
+        })
+        return None
+
+    def set_registry(self, call: ApiCall) -> None:
+        registry = self._find_registry(call, call.params.string("oldname", required=True))
+        name = call.params.string("name", registry["name"])
+        if name != registry["name"] and call.inventory.find_registry(name) is not None:
+            raise DsmError(ERR_REGISTRY_EXISTS, f"registry {name!r} already exists")
+        url = call.params.string("url", registry["url"])
+        self._check_registry_url(url)
+        registry.update({
+            "name": name,
+            "url": url,
+            "enable_trust_SSC": call.params.boolean("enable_trust_SSC", registry.get("enable_trust_SSC", False)),
+            "username": call.params.string("username", registry.get("username")),
+            "password": call.params.string("password", registry.get("password")),
+        })
+        return None
+
+    def delete_registry(self, call: ApiCall) -> None:
+        registry = self._find_registry(call, call.params.string("name", required=True))
+        if registry["name"] == "Docker Hub":
+            raise DsmError(ERR_REGISTRY_PROTECTED, "Docker Hub cannot be removed")
+        was_active = registry["is_default"]
+        call.inventory.registries = [candidate for candidate in call.inventory.registries if candidate is not registry]
+        if was_active:
+            hub = call.inventory.find_registry("Docker Hub")
+            if hub is not None:
+                hub["is_default"] = True
+        return None
+
+    def use_registry(self, call: ApiCall) -> None:
+        registry = self._find_registry(call, call.params.string("name", required=True))
+        for candidate in call.inventory.registries:
+            candidate["is_default"] = candidate is registry
+        return None
+
+    # -- SYNO.Docker.Container ---------------------------------------------
+
+    def list_containers(self, call: ApiCall) -> dict[str, Any]:
+        offset = call.params.integer("offset", required=True, minimum=0)
+        limit = call.params.integer("limit", required=True, minimum=-1)
+        kind = call.params.string("type", required=True)
+        if kind not in ("all", "running"):
+            raise DsmError(ERR_BAD_PARAMETER, f"type {kind!r} is not all or running")
+        containers = [
+            {
+                "id": hashlib.sha256(f"container/{container['name']}".encode()).hexdigest(),
+                "name": container["name"],
+                "image": container["image"],
+                "status": container["status"],
+                "state": {"Running": container["status"] == "running"},
+            }
+            for container in call.inventory.containers
+            if kind == "all" or container["status"] == "running"
+        ]
+        page = containers[offset:] if limit == -1 else containers[offset:offset + limit]
+        return {"containers": page, "total": len(containers)}
+
+
+DIALECTS = {"document": DocumentDialect, "container-manager": ContainerManagerDialect}
 
 
 # ---------------------------------------------------------------------------
@@ -603,6 +1067,7 @@ class ApiRequest:
     params: dict[str, str]  # query string and form body merged, the body wins
     headers: dict[str, str]
     cookie_sid: str | None
+    json_body: bool = False  # the body was sent as application/json
 
 
 @dataclasses.dataclass
@@ -677,7 +1142,8 @@ class Simulator:
             self.records: list[dict[str, Any]] = []
             self.next_seq = 1
             self.faults: list[dict[str, Any]] = []
-            self.config = {"pull_delay": self.options.pull_delay, "session_ttl_calls": None}
+            self.config = {"pull_delay": self.options.pull_delay, "session_ttl_calls": None,
+                           "task_polls": ContainerManagerDialect.DEFAULT_TASK_POLLS}
             self.webapi_connections: set[int] = set()
             self.request_count = 0
             self.login_count = 0
@@ -720,6 +1186,10 @@ class Simulator:
             delay = changes["pull_delay"]
             if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
                 raise ControlError(f"pull_delay must be a non-negative number of seconds, not {delay!r}")
+        if "task_polls" in changes:
+            polls = changes["task_polls"]
+            if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:
+                raise ControlError(f"task_polls must be a non-negative integer, not {polls!r}")
         if "session_ttl_calls" in changes:
             ttl = changes["session_ttl_calls"]
             if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
@@ -830,6 +1300,8 @@ class Simulator:
         version_text = params.get("version", "")
         if api_name == "" or method_name == "" or version_text == "":
             raise DsmError(ERR_MISSING_ENVELOPE, "missing api, method or version")
+        if request.json_body and self.dialect.rejects_json_body:
+            raise DsmError(ERR_MISSING_ENVELOPE, "a JSON request body is not accepted")
 
         spec = self.apis.get(api_name)
         served_here = spec is not None and (
@@ -854,9 +1326,9 @@ class Simulator:
         if handler is None:
             raise DsmError(ERR_NO_SUCH_METHOD, f"{api_name} has no method {method_name}")
 
-        self._check_session(request)
+        self._check_session(request, write=method_name in spec.write_methods)
         call = ApiCall(self.dialect.read_params(params), self.inventory, request.http_method, now,
-                       float(self.config["pull_delay"]))
+                       float(self.config["pull_delay"]), int(self.config["task_polls"]))
         return success_reply(handler(call))
 
     def _query_info(self, params: FormParams) -> dict[str, Any]:
@@ -873,7 +1345,7 @@ class Simulator:
             return None
         return self.sessions.get(sid)
 
-    def _check_session(self, request: ApiRequest) -> Session:
+    def _check_session(self, request: ApiRequest, *, write: bool = False) -> Session:
         session = self._find_session(request)
         if session is None:
             raise DsmError(ERR_INVALID_SESSION, "missing or unknown session id")
@@ -882,11 +1354,14 @@ class Simulator:
             del self.sessions[session.sid]
             raise DsmError(ERR_INVALID_SESSION, f"session expired after {ttl} calls")
         session.calls += 1
-        if session.synotoken is not None and request.http_method == "POST":
-            # DSM 7.2 also accepts the token as the SynoToken parameter.
-            sent = request.headers.get("X-SYNO-TOKEN") or request.params.get("SynoToken")
-            if sent != session.synotoken:
-                raise DsmError(ERR_INVALID_SESSION, "POST without the session's X-SYNO-TOKEN")
+        # DSM 7.2 also accepts the token as the SynoToken parameter.
+        sent = request.headers.get("X-SYNO-TOKEN") or request.params.get("SynoToken")
+        if session.synotoken is not None and request.http_method == "POST" and sent != session.synotoken:
+            raise DsmError(ERR_INVALID_SESSION, "POST without the session's X-SYNO-TOKEN")
+        if write and (session.synotoken is None or sent != session.synotoken):
+            # Write methods that the dialect marks need the token even by GET, and even when the
+            # login asked for none, as on DSM 7.2 and later.
+            raise DsmError(ERR_INVALID_SESSION, "write call without the session's X-SYNO-TOKEN")
         return session
 
     def _login(self, request: ApiRequest, version: int) -> Reply:
@@ -899,8 +1374,10 @@ class Simulator:
         if user.disabled:
             raise DsmError(ERR_ACCOUNT_DISABLED, f"account {user.account!r} is disabled")
 
+        otp_verified = False
         if user.otp is not None:
-            device_id = params.get("device_id", "")
+            # DSM 7 clients send the device token as device_id, DSM 6 clients as did.
+            device_id = params.get("device_id") or params.get("did") or ""
             trusted_device = device_id != "" and device_id in self.device_tokens.get(user.account, set())
             otp_code = params.get("otp_code", "")
             if not trusted_device and otp_code == "":
@@ -908,6 +1385,7 @@ class Simulator:
                 raise DsmError(ERR_OTP_REQUIRED, f"account {user.account!r} needs an OTP code", errors)
             if not trusted_device and otp_code != user.otp:
                 raise DsmError(ERR_OTP_REJECTED, f"wrong OTP code for {user.account!r}")
+            otp_verified = not trusted_device
 
         sid = secrets.token_urlsafe(36)
         synotoken = secrets.token_urlsafe(9) if params.get("enable_syno_token") == "yes" else None
@@ -917,7 +1395,7 @@ class Simulator:
         data: dict[str, Any] = {"account": user.account, "sid": sid} if version >= 7 else {"sid": sid}
         if synotoken is not None:
             data["synotoken"] = synotoken
-        if params.get("enable_device_token") == "yes":
+        if params.get("enable_device_token") == "yes" and otp_verified:
             device_token = secrets.token_urlsafe(24)
             self.device_tokens.setdefault(user.account, set()).add(device_token)
             data["device_id" if version >= 7 else "did"] = device_token
@@ -1117,7 +1595,8 @@ class DsmRequestHandler(http.server.BaseHTTPRequestHandler):
             simulator.record(record, self.connection_id, f"no CGI {cgi}")
             return
 
-        request = ApiRequest(http_method, cgi, params, headers, parse_cookie_sid(self.headers.get("Cookie")))
+        is_json = content_type.split(";", 1)[0].strip().lower() == "application/json" and body.strip() != b""
+        request = ApiRequest(http_method, cgi, params, headers, parse_cookie_sid(self.headers.get("Cookie")), is_json)
         fault = simulator.take_fault(params.get("api"), params.get("method"))
         kind = fault["kind"] if fault else None
         record["fault"] = kind
@@ -1258,7 +1737,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-docker", action="store_true",
                         help="list no SYNO.Docker.* API, as on a NAS without Container Manager")
     parser.add_argument("--dialect", choices=sorted(DIALECTS), default="document",
-                        help="image API dialect (default: document, the user's API document)")
+                        help="image API dialect: document (the user's API document, default) or "
+                             "container-manager (DSM 6 Docker and DSM 7 Container Manager)")
     parser.add_argument("--verbose", action="store_true",
                         help="log one line per request to stderr, without parameters or secrets")
 

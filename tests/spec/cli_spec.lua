@@ -9,6 +9,8 @@ describe("command line", function()
     local result = run { args = { "--help" } }
     assert.are.equal(0, result.status)
     assert.matches("--password-file FILE", result.stdout, 1, true)
+    assert.matches("--dialect NAME", result.stdout, 1, true)
+    assert.matches("--remember-device NAME", result.stdout, 1, true)
     assert.matches("4    the NAS could not be reached", result.stdout, 1, true)
   end)
 
@@ -530,6 +532,41 @@ describe("settings", function()
     local result = run { args = show, env = { SYNO_TIMEOUT = "abc" } }
     assert.are.equal(2, result.status)
     assert.matches('invalid SYNO_TIMEOUT="abc"', result.stderr, 1, true)
+  end)
+
+  local show_dialect = { "-e", "print(require('syno').session().dialect)" }
+
+  it("dialect comes from flag, environment or profile", function()
+    local config = write_profiles([[return { default = { url = "http://x.invalid", user = "u",
+                                                        dialect = "document" } }]])
+    local env = { XDG_CONFIG_HOME = config }
+    assert.are.equal("document\n", run({ args = show_dialect, env = env }).stdout)
+    env.SYNO_DIALECT = "container-manager"
+    assert.are.equal("container-manager\n", run({ args = show_dialect, env = env }).stdout)
+    local result = run { args = { "--dialect", "document", table.unpack(show_dialect) }, env = env }
+    assert.are.equal("document\n", result.stdout)
+  end)
+
+  it("auto dialect is unknown before discovery", function()
+    local result = run { args = { "--dialect", "auto", table.unpack(show_dialect) },
+                         env = { SYNO_URL = "http://x.invalid", SYNO_USER = "u" } }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.are.equal("nil\n", result.stdout)
+  end)
+
+  it("invalid dialect exits 2", function()
+    local result = run { args = { "--dialect", "dsm7", "-e", "" } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid --dialect "dsm7": use auto, document or container-manager', result.stderr, 1, true)
+
+    result = run { args = show_dialect, env = { SYNO_DIALECT = "dsm7" } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid SYNO_DIALECT "dsm7"', result.stderr, 1, true)
+
+    local config = write_profiles([[return { default = { dialect = "dsm7" } }]])
+    result = run { args = show_dialect, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid dialect "dsm7" in profile "default"', result.stderr, 1, true)
   end)
 
   it("warns about a password file others can read", function()

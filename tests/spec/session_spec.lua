@@ -51,38 +51,6 @@ describe("session", function()
     dsm6:stop()
   end)
 
-  it("keeps the SID and token out of URLs", function()
-    local nas = testenv.connect(sim)
-    nas.image.list()
-    nas.image.delete("redis:7.2")
-    nas:close()
-    local login = sim:calls("SYNO.API.Auth", "login")[1]
-    local sid = nil
-    for _, record in ipairs(sim:log()) do
-      if record.headers.Cookie then
-        sid = record.headers.Cookie:match("id=([^;]+)")
-      end
-    end
-    assert.is_not_nil(sid)
-    for _, record in ipairs(sim:log()) do
-      assert.is_nil(record.raw_query:find(sid, 1, true), record.raw_query)
-      assert.is_nil(record.raw_query:find("passwd", 1, true))
-    end
-    assert.is_not_nil(login)
-  end)
-
-  it("sends the synotoken on every call after login", function()
-    local nas = testenv.connect(sim)
-    nas.image.list()
-    nas.image.delete("redis:7.2")
-    for _, record in ipairs(sim:log()) do
-      if record.api ~= "SYNO.API.Info" and record.method ~= "login" then
-        assert.is_string(record.headers["X-SYNO-TOKEN"])
-      end
-    end
-    nas:close()
-  end)
-
   it("reuses one TCP connection for 1000 calls", function()
     -- Sessions of earlier tests that were never closed log out when collected.
     collectgarbage()
@@ -100,38 +68,6 @@ describe("session", function()
     end
     assert.are.same({ [sim:log()[1].conn] = true }, connections)
     assert.is_true(stats.requests >= 1003)
-  end)
-
-  it("logs in again once after error 119", function()
-    local nas = testenv.connect(sim)
-    nas.image.list()
-    sim:expire()
-    local images = nas.image.list()
-    assert.is_true(#images > 0)
-    assert.are.equal(2, #sim:calls("SYNO.API.Auth", "login"))
-    nas:close()
-  end)
-
-  it("logs in again after a session expires mid-run", function()
-    sim:config { session_ttl_calls = 3 }
-    local nas = testenv.connect(sim)
-    for _ = 1, 10 do
-      nas.image.list { limit = 1 }
-    end
-    assert.is_true(#sim:calls("SYNO.API.Auth", "login") >= 3)
-    nas:close()
-  end)
-
-  it("raises when the session is lost right after a new login", function()
-    local nas = testenv.connect(sim)
-    sim:faults { { kind = "dsm_error", code = 119, api = "SYNO.Docker.Image", count = 2 } }
-    local ok, err = pcall(nas.image.list)
-    assert.is_false(ok)
-    assert.are.equal("session", err.kind)
-    assert.are.equal(119, err.code)
-    assert.are.equal(2, #sim:calls("SYNO.API.Auth", "login"))
-    assert.are.equal(2, #sim:calls("SYNO.Docker.Image", "list"))
-    nas:close()
   end)
 
   it("never retries a blocked IP (407)", function()
@@ -197,20 +133,6 @@ describe("session", function()
       err.message, 1, true)
   end)
 
-  it("dry run sends no write call", function()
-    local nas = testenv.connect(sim, { dry_run = true })
-    assert.is_true(nas.image.delete("redis:7.2"))
-    assert.are.equal("dry-run", nas.image.pull("alpine:3.20"))
-    assert.is_true(nas.image.registry.add { name = "x", url = "https://x.example" })
-    assert.are.same({}, nas:call("SYNO.Docker.Image", "delete", 1, { repository = "redis", tag = "7" },
-      { http = "POST" }))
-    nas:close()
-    for _, record in ipairs(sim:log()) do
-      assert.is_true(record.http_method == "GET" or record.api == "SYNO.API.Auth", record.method)
-    end
-    assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
-  end)
-
   it("rejects unknown connect options", function()
     local ok, err = pcall(syno.connect, { url = sim.url, usr = "admin" })
     assert.is_false(ok)
@@ -232,3 +154,111 @@ describe("session", function()
     assert.matches("https://nas.local:5001", err.message, 1, true)
   end)
 end)
+
+-- The session behaviour that image calls depend on, in both image API dialects.
+for _, dialect in ipairs { "document", "container-manager" } do
+  describe("session, " .. dialect .. " dialect", function()
+    local sim
+
+    setup(function()
+      sim = testenv.start_sim { args = { "--dialect", dialect } }
+    end)
+
+    teardown(function()
+      sim:stop()
+    end)
+
+    before_each(function()
+      sim:reset()
+    end)
+
+    it("keeps the SID and token out of URLs", function()
+      local nas = testenv.connect(sim)
+      nas.image.list()
+      nas.image.delete("redis:7.2")
+      nas:close()
+      local login = sim:calls("SYNO.API.Auth", "login")[1]
+      local sid = nil
+      for _, record in ipairs(sim:log()) do
+        if record.headers.Cookie then
+          sid = record.headers.Cookie:match("id=([^;]+)")
+        end
+      end
+      assert.is_not_nil(sid)
+      for _, record in ipairs(sim:log()) do
+        assert.is_nil(record.raw_query:find(sid, 1, true), record.raw_query)
+        assert.is_nil(record.raw_query:find("passwd", 1, true))
+      end
+      assert.is_not_nil(login)
+    end)
+
+    it("sends the synotoken on every call after login", function()
+      local nas = testenv.connect(sim)
+      nas.image.list()
+      nas.image.delete("redis:7.2")
+      for _, record in ipairs(sim:log()) do
+        if record.api ~= "SYNO.API.Info" and record.method ~= "login" then
+          assert.is_string(record.headers["X-SYNO-TOKEN"])
+        end
+      end
+      nas:close()
+    end)
+
+    it("logs in again once after error 119", function()
+      local nas = testenv.connect(sim)
+      nas.image.list()
+      sim:expire()
+      local images = nas.image.list()
+      assert.is_true(#images > 0)
+      assert.are.equal(2, #sim:calls("SYNO.API.Auth", "login"))
+      nas:close()
+    end)
+
+    it("logs in again after a session expires mid-run", function()
+      sim:config { session_ttl_calls = 3 }
+      local nas = testenv.connect(sim)
+      for _ = 1, 10 do
+        nas.image.list { limit = 1 }
+      end
+      assert.is_true(#sim:calls("SYNO.API.Auth", "login") >= 3)
+      nas:close()
+    end)
+
+    it("raises when the session is lost right after a new login", function()
+      local nas = testenv.connect(sim)
+      sim:faults { { kind = "dsm_error", code = 119, api = "SYNO.Docker.Image", count = 2 } }
+      local ok, err = pcall(nas.image.list)
+      assert.is_false(ok)
+      assert.are.equal("session", err.kind)
+      assert.are.equal(119, err.code)
+      assert.are.equal(2, #sim:calls("SYNO.API.Auth", "login"))
+      assert.are.equal(2, #sim:calls("SYNO.Docker.Image", "list"))
+      nas:close()
+    end)
+
+    it("dry run sends no write call", function()
+      local nas = testenv.connect(sim, { dry_run = true })
+      assert.is_true(nas.image.delete("redis:7.2"))
+      assert.are.equal("dry-run", nas.image.pull("alpine:3.20"))
+      assert.is_true(nas.image.registry.add { name = "x", url = "https://x.example" })
+      assert.are.same({}, nas:call("SYNO.Docker.Image", "delete", 1, { repository = "redis", tag = "7" },
+        { http = "POST" }))
+      local results = nas.image.delete_many { "redis:7.2", "nginx:latest" }
+      assert.is_true(results[1].ok)
+      assert.is_true(results[2].ok)
+      if dialect == "container-manager" then
+        assert.are.same({ ImagesDeleted = {}, SpaceReclaimed = 0 }, nas.image.prune())
+        local task = nas.image.upgrade("nginx")
+        assert.are.equal("dry-run", task)
+        assert.is_true(nas.image.wait(task).finished)
+        assert.is_true(nas.image.registry.use("LinuxServer.io"))
+        assert.is_true(nas.image.registry.remove("LinuxServer.io"))
+      end
+      nas:close()
+      for _, record in ipairs(sim:log()) do
+        assert.is_true(record.http_method == "GET" or record.api == "SYNO.API.Auth", record.method)
+      end
+      assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "delete"))
+    end)
+  end)
+end

@@ -22,13 +22,19 @@ local function contains_any(text, values)
   return nil
 end
 
--- Reads every request record the simulators wrote during the suite.
+-- Reads every request that synosh sent to the simulators during the suite.
+-- Requests the specs craft themselves (to test the simulator) carry no
+-- synosh User-Agent and are left out.
 local function records()
   local list = {}
   local handle = io.popen("ls " .. testenv.quote(testenv.capture_dir) .. "/sim-*.jsonl 2>/dev/null")
   for path in handle:lines() do
     for line in io.lines(path) do
-      list[#list + 1] = cjson.decode(line)
+      local record = cjson.decode(line)
+      local agent = type(record.headers) == "table" and record.headers["User-Agent"] or ""
+      if type(agent) == "string" and agent:match("^synosh/") then
+        list[#list + 1] = record
+      end
     end
   end
   handle:close()

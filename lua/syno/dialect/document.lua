@@ -2,8 +2,9 @@
 -- Lua operation, naming the DSM API, method, version, HTTP method, parameters
 -- (in wire order) and how to read the response.
 --
--- A dialect is data. Another dialect (such as DSM 7 Container Manager) is a
--- second table of the same shape; syno.operations runs either one.
+-- A dialect is data; syno.operations describes the shape and runs it. Every
+-- operation of this dialect is one wire row. The operations that only
+-- Container Manager has are missing here, so they raise kind "unsupported".
 
 return {
   name = "document",
@@ -13,6 +14,15 @@ return {
 
   -- Values go on the wire as plain form values (booleans as true/false).
   encoding = "plain",
+
+  hints = {
+    [1002] = "a container uses it; remove the container first, or delete with force",
+  },
+
+  -- What image.offers(name) reports beyond the operations: delete_untagged,
+  -- a dangling image deleted by its id (sent as repository, as `docker rmi
+  -- <id>` takes it).
+  capabilities = { delete_untagged = true },
 
   operations = {
     list = {
@@ -32,6 +42,9 @@ return {
     pull = {
       api = "SYNO.Docker.Image", method = "pull", version = 1, http = "POST", write = true,
       params = { "repository", "tag", "registry" },
+      dry_run = function()
+        return { task_id = "dry-run" }
+      end,
       result = function(data)
         return data.task_id
       end,
