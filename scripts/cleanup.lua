@@ -16,7 +16,7 @@ usage: synosh [connection options] scripts/cleanup.lua [options]
 Rules (an image is deleted only when every rule given selects it):
   --keep N             keep the N newest tags of each repository (default 3)
   --older-than AGE     delete only images created more than AGE ago, such as
-                       30d, 12h, 2w or 1w3d (units s, m, h, d, w)
+                       30d, 12h, 2w or 1w3d (units s, min, h, d, w)
   --unknown-age WHAT   images without a creation time: keep (default) or delete
   --include PATTERN    consider only images whose repository:tag matches PATTERN
                        (repeatable)
@@ -25,7 +25,9 @@ Rules (an image is deleted only when every rule given selects it):
   --no-dangling        keep dangling (untagged) images; by default they are
                        deleted when the age rule allows
   --show-dsm           consider DSM's own images too (never by default)
-  --force              ask the NAS to force each delete
+  --force              ask the NAS to force each delete, which deletes images a
+                       container uses where the NAS has no container list for
+                       synosh to protect them (the document dialect)
 
 Output:
   --dry-run            print the plan and the report, send no delete
@@ -38,8 +40,10 @@ characters, ? one character, [a-z] a set. A pattern without a tag matches
 every tag ("redis" is "redis:*"); "lscr.io/*" matches everything from that
 registry. An invalid pattern stops the run before any delete.
 
-Exit status: 0 when every planned delete succeeded, 1 when any failed,
-2 for a usage error; see synosh --help for the others.]]
+Exit status: 0 when every planned delete succeeded (an image the NAS refuses
+because a container uses it counts as kept), 1 when any failed, 2 for a usage
+error, 4 when the NAS stopped answering during the run (the rest is not
+attempted); see synosh --help for the others.]]
 
 local spec = {
   program = "cleanup.lua",
@@ -73,13 +77,17 @@ local function read_patterns(path, into)
   if not file then
     args.fail(spec, "cannot read --exclude-file: " .. message)
   end
-  for line in file:lines() do
-    local text = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
-    if text ~= "" then
-      into[#into + 1] = text
+  local text, read_error = file:read("a")
+  file:close()
+  if not text then
+    args.fail(spec, string.format("cannot read --exclude-file %s: %s", path, tostring(read_error)))
+  end
+  for line in text:gmatch("[^\n]+") do
+    local pattern_text = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    if pattern_text ~= "" then
+      into[#into + 1] = pattern_text
     end
   end
-  file:close()
 end
 
 local exclude = options.exclude or {}
@@ -124,9 +132,12 @@ local cleanup_options = {
     end
   end,
   on_deleted = function(entry)
-    if not dry_run then
+    if not dry_run and not plan_only then
       syno.log.info(string.format("deleted %s: %s", entry.name, entry.reason))
     end
+  end,
+  on_kept = function(entry)
+    syno.log.info(string.format("kept %s: %s", entry.name, entry.reason))
   end,
   on_failed = function(entry, failure)
     local text = tostring(failure)
@@ -152,6 +163,10 @@ elseif printing then
   print(report_format.summary_line(report))
 end
 nas:close()
+if report.unreachable then
+  syno.log.error(string.format("stopped: %s", tostring(report.unreachable)))
+  os.exit(4)
+end
 if #report.failed > 0 or report.interrupted then
   os.exit(1)
 end

@@ -12,7 +12,8 @@ local report = require "syno.report"
 local usage_text = [[
 usage: synosh [connection options] scripts/inventory.lua [options]
 
-Lists the images on the NAS per repository, with sizes, ages and totals.
+Lists the images on the NAS per repository, with sizes, ages and totals. An
+image that several tags name counts once in the sizes, as the disk holds it once.
 
 Options:
   --all        include DSM's own images (is_ddsm)
@@ -34,8 +35,22 @@ local show_dsm = options.all or false
 
 local images, total = image.list { show_dsm = show_dsm }
 
+-- Sums the sizes of images, counting an image that several tags name once,
+-- as the disk holds it once.
+local function disk_size(list)
+  local bytes, seen = 0, {}
+  for index, item in ipairs(list) do
+    local id = policy.normal_id(item.id) or index
+    if not seen[id] then
+      seen[id] = true
+      bytes = bytes + (tonumber(item.size) or 0)
+    end
+  end
+  return bytes
+end
+
 if options.json then
-  local list, bytes, dangling_count, names = report.array(), 0, 0, {}
+  local list, dangling_count, names = report.array(), 0, {}
   local repository_count = 0
   for _, item in ipairs(images) do
     local dangling = policy.is_dangling(item)
@@ -44,7 +59,6 @@ if options.json then
       created = item.created, is_ddsm = item.is_ddsm or false, dangling = dangling,
       name = format.image_name(item),
     }
-    bytes = bytes + (tonumber(item.size) or 0)
     if dangling then
       dangling_count = dangling_count + 1
     elseif not names[item.repository] then
@@ -54,16 +68,15 @@ if options.json then
   end
   print(report.json({
     kind = "inventory", total = total, images = list,
-    summary = { images = #images, repositories = repository_count, dangling = dangling_count, bytes = bytes },
+    summary = { images = #images, repositories = repository_count, dangling = dangling_count,
+                bytes = disk_size(images) },
   }, { indent = "  " }))
   return
 end
 local now = os.time()
 
 local repositories, names, dangling = {}, {}, {}
-local total_size = 0
 for _, item in ipairs(images) do
-  total_size = total_size + (tonumber(item.size) or 0)
   if policy.is_dangling(item) then
     dangling[#dangling + 1] = item
   else
@@ -83,10 +96,7 @@ for _, name in ipairs(names) do
   table.sort(group, function(a, b)
     return (tonumber(a.created) or 0) > (tonumber(b.created) or 0)
   end)
-  local size = 0
-  for _, item in ipairs(group) do
-    size = size + (tonumber(item.size) or 0)
-  end
+  local size = disk_size(group)
   print(string.format("%s  (%d tag%s, %s)", name, #group, #group == 1 and "" or "s", format.size(size)))
   for _, item in ipairs(group) do
     print(string.format("  %-28s %10s  %-16s %s%s", item.tag, format.size(item.size),
@@ -102,5 +112,5 @@ if #dangling > 0 then
   end
 end
 
-print(string.format("total: %d images in %d repositories, %d dangling, %s (the NAS reports %s)",
-  #images, #names, #dangling, format.size(total_size), tostring(total)))
+print(string.format("total: %d images in %d repositories, %d dangling, %s on disk (the NAS reports %s)",
+  #images, #names, #dangling, format.size(disk_size(images)), tostring(total)))

@@ -29,7 +29,8 @@ Every reference is checked before the first pull; one invalid reference stops
 the run with status 2 and pulls nothing.
 
 Exit status: 0 when every pull succeeded, 1 when any failed, 2 for a usage
-error; see synosh --help for the others.]]
+error, 4 when the NAS stopped answering (the rest is not attempted); see
+synosh --help for the others.]]
 
 local spec = {
   program = "pull.lua",
@@ -46,6 +47,9 @@ local spec = {
 }
 
 local options, references = args.parse({ ... }, spec)
+if (options.timeout or options.settle) and not options.wait then
+  args.fail(spec, "--timeout and --settle apply only with --wait")
+end
 
 for _, path in ipairs(options.file or {}) do
   local file, message
@@ -74,6 +78,10 @@ end
 -- Check every reference before connecting.
 local reference = require "syno.reference"
 for _, text in ipairs(references) do
+  if text:match("^%a+://") then
+    args.fail(spec, string.format("invalid reference %q: a reference has no scheme; write %s",
+      text, text:gsub("^%a+://", "")))
+  end
   local ok, message = reference.parse(text)
   if not ok then
     args.fail(spec, message)
@@ -102,6 +110,10 @@ elseif not syno.quiet then
   print(require("syno.report").summary_line(report))
 end
 nas:close()
+if report.unreachable then
+  syno.log.error(string.format("stopped: %s", tostring(report.unreachable)))
+  os.exit(4)
+end
 if report.summary.failed > 0 or report.interrupted then
   os.exit(1)
 end

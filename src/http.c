@@ -153,7 +153,7 @@ enum http_failure http_request(struct http_client *client, const char *method,
                                const char *url, const char *body,
                                size_t body_length,
                                const struct http_header *headers,
-                               struct http_response *response) {
+                               struct http_response *response, int fresh_connect) {
   CURL *curl = client->curl;
   memset(response, 0, sizeof *response);
   client->body.length = 0;
@@ -187,6 +187,7 @@ enum http_failure http_request(struct http_client *client, const char *method,
 
   curl_easy_setopt(curl, CURLOPT_URL, url);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, fresh_connect ? 1L : 0L);
   if (strcmp(method, "POST") == 0) {
     curl_easy_setopt(curl, CURLOPT_POST, 1L);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "");

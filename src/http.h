@@ -60,11 +60,17 @@ void http_client_free(struct http_client *client);
  * body_length bytes) is sent as-is for POST. headers ends with a {NULL, NULL}
  * entry and may be NULL. Returns response->failure.
  */
+/*
+ * Sends one request. With fresh_connect, the request goes on a new connection:
+ * libcurl sends a request again by itself when a reused connection closes
+ * before any answer, which for a write could repeat what the NAS already did.
+ * On a new connection there is no such resend.
+ */
 enum http_failure http_request(struct http_client *client, const char *method,
                                const char *url, const char *body,
                                size_t body_length,
                                const struct http_header *headers,
-                               struct http_response *response);
+                               struct http_response *response, int fresh_connect);
 
 /* Percent-encodes every byte outside A-Z a-z 0-9 - . _ ~ into a malloc'd string. */
 char *http_escape(const char *text, size_t length, size_t *out_length);

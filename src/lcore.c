@@ -105,7 +105,7 @@ static const char *const failure_kinds[] = {
     [HTTP_OTHER] = "network"};
 
 /*
- * client:request(method, url [, body [, headers]])
+ * client:request(method, url [, body [, headers [, fresh_connect]]])
  *   --> status, body, content_type
  *   --> nil, kind, message, curl_code   when no HTTP response arrived
  */
@@ -137,7 +137,8 @@ static int client_request(lua_State *L) {
 
   struct http_response response;
   enum http_failure failure =
-      http_request(handle->client, methods[method], url, body, body_length, headers, &response);
+      http_request(handle->client, methods[method], url, body, body_length, headers, &response,
+                   lua_toboolean(L, 6));
   if (failure != HTTP_OK) {
     lua_pushnil(L);
     lua_pushstring(L, failure_kinds[failure]);

@@ -391,8 +391,8 @@ static int enter_sandbox(lua_State *L, const char *write_dir) {
   return run_chunk(L, load_status, 1);
 }
 
-/* Runs syno._finish(status, error) once, for --notify-command: it sends the
-   run's report, or the error, to the command. */
+/* Runs syno.notify.finish(status, error) once, for --notify-command: it sends
+   the run's report, or the error, to the command. */
 static void finish_run(lua_State *L, int status) {
   static int finished;
   if (finished || host_options == NULL || host_options->notify_command == NULL)
@@ -400,7 +400,7 @@ static void finish_run(lua_State *L, int status) {
   finished = 1;
   lua_sethook(L, NULL, 0, 0);
   lcore_clear_interrupt();
-  int load_status = luaL_loadstring(L, "require('syno')._finish(...)");
+  int load_status = luaL_loadstring(L, "require('syno.notify').finish(...)");
   if (load_status != LUA_OK) {
     lua_pop(L, 1);
     return;

@@ -13,14 +13,25 @@
 --   })
 --   -- options.keep, options.exclude (a list), options.dry_run (true or nil)
 
+local errors = require "syno.errors"
+
 local M = {}
 
--- Prints "program: message (see --help)" and ends the run with status 2.
+--- Raises a usage error "program: message (see --help)", which ends the run
+-- with status 2 (and reaches --notify-command).
 local function fail(spec, message)
-  io.stderr:write(string.format("%s: %s (see --help)\n", spec.program, message))
-  os.exit(2)
+  errors.raise { kind = "usage", message = string.format("%s: %s (see --help)", spec.program, message) }
 end
 M.fail = fail
+
+-- synosh's own options, which belong before the script on the command line.
+local host_options = {
+  ["--url"] = true, ["--user"] = true, ["--password-file"] = true, ["--otp"] = true,
+  ["--cacert"] = true, ["--pinned-pubkey"] = true, ["--insecure"] = true, ["--timeout"] = true,
+  ["--profile"] = true, ["--quiet"] = true, ["--verbose"] = true, ["--lock"] = true,
+  ["--notify-command"] = true, ["--sandbox"] = true, ["--dialect"] = true,
+  ["--remember-device"] = true,
+}
 
 local function key_of(name)
   return (name:gsub("^%-%-", ""):gsub("%-", "_"))
@@ -88,7 +99,10 @@ function M.parse(list, spec)
       local name, inline = arg:match("^(%-%-[^=]+)=(.*)$")
       name = name or arg
       local option = by_name[name]
-      if not option then
+      if not option and host_options[name] then
+        fail(spec, string.format("unknown option %s: it is an option of synosh itself, so give it "
+          .. "before the script: synosh %s ... %s", name, name, spec.program))
+      elseif not option then
         fail(spec, "unknown option " .. name)
       end
       local key = key_of(name)

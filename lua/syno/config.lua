@@ -89,6 +89,14 @@ local function check_profile(name, profile, path)
       usage(string.format("invalid %s in profile %q of %s: expected a %s, got %s",
         key, name, path, setting.type, type(value)))
     end
+    -- A profile is Lua, not a shell, so "~/" would stay literal; expand it
+    -- as people expect it to be.
+    if (key == "password_file" or key == "cacert") and value:sub(1, 2) == "~/" then
+      local home = os.getenv("HOME")
+      if home and home ~= "" then
+        profile[key] = home .. value:sub(2)
+      end
+    end
     if key == "dialect" and not dialects[value] then
       usage(string.format("invalid dialect %q in profile %q of %s: use auto, document or "
         .. "container-manager", value, name, path))

@@ -192,7 +192,8 @@ local function transport_error(self, kind, detail, where, context, curl_code)
       .. "HTTP, so use http:// or the HTTPS port (DSM's default is 5001)", self.url, detail)
   elseif kind == "tls" then
     message = string.format("TLS connection to %s failed: %s; if the NAS uses a self-signed "
-      .. "certificate, pass --cacert FILE with its certificate (or --insecure to skip verification)",
+      .. "certificate, pass --cacert FILE with its certificate or --pinned-pubkey sha256//... with "
+      .. "its key (or --insecure to skip verification)",
       self.url, detail)
   elseif kind == "timeout" then
     message = string.format("%s at %s timed out: %s; the NAS may be busy, or raise --timeout",
@@ -249,7 +250,10 @@ function Session:send(request)
     log("debug", string.format("%s %s/webapi/%s (%s)", request.http, self.url, request.path, where))
   end
   self.requests = self.requests + 1
-  local status, text, content_type, curl_code = self.http:request(request.http, url, body, headers)
+  -- A write goes on a new connection, so libcurl never sends it twice by
+  -- itself (see http_request); after a lost answer the caller reads back.
+  local fresh = request.http == "POST" and request.api ~= "SYNO.API.Auth"
+  local status, text, content_type, curl_code = self.http:request(request.http, url, body, headers, fresh)
   if not status then
     transport_error(self, text, content_type, where, request, curl_code)
   end

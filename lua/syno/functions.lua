@@ -167,13 +167,73 @@ local function task_status(session, name, task_id)
   return operations.run(session, name, { task_id = task_id }, "read the status of task " .. task_id)
 end
 
+-- Error kinds after which a write may have happened on the NAS although no
+-- answer came back: the request was sent, then the connection or the answer
+-- failed.
+local uncertain_kinds = { network = true, timeout = true, protocol = true }
+
+-- Lists the NAS's images and returns the set of names ("repository:tag") and
+-- ids (without "sha256:") it has.
+local function present_images(session)
+  local images = operations.run(session, "list", { offset = 0, limit = -1, show_dsm = true })
+  local present = {}
+  for _, image in ipairs(images) do
+    present[tostring(image.repository) .. ":" .. tostring(image.tag)] = true
+    if type(image.id) == "string" then
+      present["id:" .. image.id:gsub("^sha256:", "")] = true
+    end
+  end
+  return present
+end
+
+local function is_present(present, item)
+  if item.dangling then
+    return present["id:" .. item.repository:gsub("^sha256:", "")] == true
+  end
+  return present[item.repository .. ":" .. item.tag] == true
+end
+
+--- Decides a delete whose answer was lost (err of an uncertain kind): reads
+-- the images back instead of sending the delete again, because a repeated
+-- delete could remove what another tag or a new pull brought back. Returns
+-- true when the image is gone, or raises err with what the check found.
+local function confirm_deleted(session, item, err)
+  local ok, present = pcall(present_images, session)
+  if not ok then
+    err.message = string.format("%s; whether %s was deleted is unknown, because reading the images "
+      .. "back failed too (%s)", err.message, item.display, tostring(present))
+    error(err, 0)
+  end
+  if is_present(present, item) then
+    err.message = string.format("%s; %s is still on the NAS, so it was not deleted", err.message,
+      item.display)
+    error(err, 0)
+  end
+  core.message("info", string.format("the answer to the delete of %s was lost (%s), but the image is "
+    .. "gone, so it counts as deleted", item.display, err.kind))
+  return true
+end
+M.confirm_deleted = confirm_deleted
+
+-- Runs the delete of one resolved item, reading back after a lost answer.
+local function delete_one(session, item, force)
+  local ok, err = pcall(operations.run, session, "delete",
+    { repository = item.repository, tag = item.tag, display = item.display, force = force or false },
+    "delete " .. item.display)
+  if ok then
+    return err
+  end
+  if errors.is(err) and uncertain_kinds[err.kind] and not session.dry_run then
+    return confirm_deleted(session, item, err)
+  end
+  error(err, 0)
+end
+
 -- Deletes resolved items one by one, for a dialect without batch delete.
 local function delete_each(session, items)
   local results = {}
   for index, item in ipairs(items) do
-    local ok, err = pcall(operations.run, session, "delete",
-      { repository = item.repository, tag = item.tag, display = item.display, force = false },
-      "delete " .. item.display)
+    local ok, err = pcall(delete_one, session, item, false)
     if ok then
       results[index] = { image = item.image, ok = true }
     else
@@ -237,9 +297,8 @@ function M.image_module(get_session)
     options = check_options("image.delete", options, { force = true })
     check_type("image.delete", "force", options.force, "boolean")
     local repository, tag, display = target("image.delete", first, second)
-    return operations.run(get_session(), "delete",
-      { repository = repository, tag = tag, display = display, force = options.force or false },
-      "delete " .. display)
+    return delete_one(get_session(), { repository = repository, tag = tag, display = display,
+      dangling = tag == "<none>" }, options.force)
   end
 
   --- image.delete_many(images, {batch_size = 20}) --> results
@@ -268,7 +327,29 @@ function M.image_module(get_session)
       return {}
     end
     if operations.offers(session, "delete_many") then
-      return operations.run(session, "delete_many", { items = items, batch_size = batch_size })
+      local results = operations.run(session, "delete_many", { items = items, batch_size = batch_size })
+      -- Where the answer to a batch was lost, read back which images are gone
+      -- instead of sending the batch again.
+      local uncertain = false
+      for _, result in ipairs(results) do
+        uncertain = uncertain or (not result.ok and errors.is(result.error) and uncertain_kinds[result.error.kind])
+      end
+      if uncertain and not session.dry_run then
+        local read, present = pcall(present_images, session)
+        for index, result in ipairs(results) do
+          local err = result.error
+          if not result.ok and errors.is(err) and uncertain_kinds[err.kind] then
+            if read and not is_present(present, items[index]) then
+              result.ok, result.error = true, nil
+            elseif read then
+              result.error = errors.new { kind = err.kind, code = err.code, api = err.api, method = err.method,
+                message = string.format("%s; %s is still on the NAS, so it was not deleted", err.message,
+                  items[index].display) }
+            end
+          end
+        end
+      end
+      return results
     end
     return delete_each(session, items)
   end

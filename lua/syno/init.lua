@@ -14,6 +14,7 @@ local config = require "syno.config"
 local device = require "syno.device"
 local dsm = require "syno.dsm"
 local errors = require "syno.errors"
+local notify = require "syno.notify"
 local functions = require "syno.functions"
 local operations = require "syno.operations"
 
@@ -28,10 +29,6 @@ local settings = config.resolve(package.loaded["syno.options"] or {})
 syno.dry_run = settings.dry_run or false
 
 local host_options = package.loaded["syno.options"] or {}
-
--- Kept before --sandbox replaces io.popen: the notify command comes from the
--- user's command line, not from the script.
-local popen = io.popen
 
 --- Log lines on stderr. On a terminal they are plain; otherwise (cron mail,
 -- journald, a log file) each starts with an ISO 8601 time and the level.
@@ -268,26 +265,6 @@ function syno.lock(path)
   return lock
 end
 
--- The report a script handed to syno.notify, sent by --notify-command at exit.
-local pending_report
-
--- Runs command with sh -c and text on its standard input; warns when it fails.
-local function run_notify_command(command, text)
-  local pipe, message = popen(command, "w")
-  if not pipe then
-    core.message("warning", string.format("cannot run the notify command: %s", tostring(message)))
-    return false
-  end
-  pipe:write(text, "\n")
-  local ok, how, code = pipe:close()
-  if not ok then
-    core.message("warning", string.format("the notify command %s with %s %s", how == "signal"
-      and "was killed" or "exited", how == "signal" and "signal" or "status", tostring(code)))
-    return false
-  end
-  return true
-end
-
 --- syno.notify(report, {command = CMD}) --> true
 -- Hands a report (from syno.policy) to the notification: with --notify-command,
 -- the command gets it as JSON on standard input when the run ends, together
@@ -296,33 +273,15 @@ function syno.notify(report, options)
   if type(report) ~= "table" then
     usage("syno.notify: expected a report from syno.policy, got " .. type(report))
   end
-  pending_report = report
+  notify.set_report(report)
   if options ~= nil and (type(options) ~= "table" or type(options.command) ~= "string") then
     usage("syno.notify: options must be {command = \"a shell command\"}")
   end
   if options then
     local payload = require("syno.report").data(report)
-    return run_notify_command(options.command, require("syno.report").json(payload))
+    return notify.run(options.command, require("syno.report").json(payload))
   end
   return true
-end
-
---- Called by the host at the end of the run (status: the exit status,
--- message: the error line or nil): sends the notification of --notify-command.
-function syno._finish(status, message)
-  local command = host_options.notify_command
-  if not command then
-    return
-  end
-  local report = require "syno.report"
-  local payload = pending_report and report.data(pending_report) or { kind = "run" }
-  payload.exit_status = status
-  payload.status = status == 0 and "ok" or "failed"
-  payload.error = message
-  payload.script = type(arg) == "table" and arg[0] or nil
-  payload.nas = settings.url
-  payload.synosh = core.version
-  run_notify_command(command, report.json(payload))
 end
 
 --- Logs out every open session; the host calls it at exit.

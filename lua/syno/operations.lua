@@ -44,6 +44,8 @@ M.public_names = {
 
 -- Hints for the DSM codes a caller can act on, unless the dialect has its own.
 local common_hints = {
+  [105] = "Container Manager accepts only members of DSM's administrators group; "
+    .. "add the account to it, or log in as an administrator",
   [1001] = "check the name with image.list()",
   [1003] = "a registry of that name exists already; choose another name",
 }

@@ -17,7 +17,18 @@
 local M = {}
 
 local function invalid(pattern, problem)
-  return nil, string.format("invalid pattern %q: %s", pattern, problem)
+  return nil, string.format('invalid pattern "%s": %s', pattern, problem)
+end
+
+-- Returns a glob to suggest for a pattern that looks like a regular
+-- expression: ".*" and ".+" become "*", anchors and groups go.
+local function suggestion(pattern)
+  local glob = pattern:gsub("%.[%*%+]", "*"):gsub("[%^%$%(%)]", "")
+  if glob:find("^[%w%._/:@%*%?%-]+$") then
+    return glob
+  end
+  local name = glob:match("^[%w%._/:-]*"):gsub("[%.:%-]+$", "")
+  return (name ~= "" and name or "name") .. "*"
 end
 
 -- Characters a reference can contain, plus the glob characters.
@@ -106,10 +117,12 @@ function M.compile(pattern)
   if not pattern:find(allowed) then
     local bad = pattern:match("[^%w%.%-_/:@%*%?%[%]!]")
     local hint = ""
-    if bad:find("[%^%$%+%(%)|{}\\]") then
-      hint = "; it looks like a regular expression: write a glob, such as \"redis:*\""
+    if bad == "," or bad == "{" or bad == "}" or bad == "|" then
+      hint = "; give one pattern per --exclude or --include (a list in Lua)"
+    elseif bad:find("[%^%$%+%(%)|\\]") then
+      hint = string.format('; it looks like a regular expression: write a glob, such as "%s"', suggestion(pattern))
     end
-    return invalid(pattern, string.format("%q cannot appear in an image reference%s", bad, hint))
+    return invalid(pattern, string.format('"%s" cannot appear in an image reference%s', bad, hint))
   end
 
   local by_id = pattern:match("^sha256:(.*)$")
@@ -132,6 +145,10 @@ function M.compile(pattern)
   end
 
   local repository, tag = split(pattern)
+  if repository:find(".*", 1, true) then
+    return invalid(pattern, string.format('".*" in a repository looks like a regular expression; in a glob '
+      .. '"*" alone matches any characters, so write "%s"', suggestion(pattern)))
+  end
   if repository == "" then
     return invalid(pattern, "the repository part before \":\" is empty; write \"*:TAG\" to match a tag in every repository")
   end
@@ -143,9 +160,8 @@ function M.compile(pattern)
       return invalid(pattern, "the repository has an empty path component (\"//\" or a \"/\" at an end)")
     end
     if component:find("^[%.%-_]") then
-      return invalid(pattern, string.format("a repository component cannot start with %q%s",
-        component:sub(1, 1), component:sub(1, 2) == ".*"
-          and "; it looks like a regular expression: use \"*\", not \".*\"" or ""))
+      return invalid(pattern, string.format('a repository component cannot start with "%s"',
+        component:sub(1, 1)))
     end
   end
   if tag ~= nil then
@@ -153,9 +169,9 @@ function M.compile(pattern)
       return invalid(pattern, "the tag after \":\" is empty; write \"" .. repository .. ":*\" for every tag")
     end
     if tag:find("^[%.%-]") then
-      return invalid(pattern, string.format("a tag cannot start with %q%s", tag:sub(1, 1),
-        tag:sub(1, 2) == ".*" and string.format("; it looks like a regular expression: write \"%s:*\"",
-          repository) or ""))
+      return invalid(pattern, string.format('a tag cannot start with "%s"%s', tag:sub(1, 1),
+        tag:sub(1, 2) == ".*" and string.format('; it looks like a regular expression: write "%s"',
+          suggestion(pattern)) or ""))
     end
     if tag:find(":", 1, true) then
       return invalid(pattern, "a tag cannot contain \":\"")
@@ -206,14 +222,20 @@ function M.compile_all(patterns, rule)
   return matchers
 end
 
---- Returns the first matcher of matchers that matches image, or nil.
-function M.first_match(matchers, image)
+--- Returns the first matcher of matchers that matches image, or nil. When
+-- hits is a table, every matching pattern is recorded in it.
+function M.first_match(matchers, image, hits)
+  local first
   for _, matcher in ipairs(matchers) do
     if matcher.matches(image) then
-      return matcher
+      if not hits then
+        return matcher
+      end
+      hits[matcher.pattern] = true
+      first = first or matcher
     end
   end
-  return nil
+  return first
 end
 
 return M

@@ -45,24 +45,32 @@ local function normal_id(id)
 end
 M.normal_id = normal_id
 
-local duration_units = { s = 1, m = 60, h = 3600, d = 86400, w = 7 * 86400 }
+local duration_units = { s = 1, min = 60, h = 3600, d = 86400, w = 7 * 86400 }
 
---- Parses a duration such as "30d", "12h", "2w" or "1w3d" into seconds.
--- Returns nil and a message for anything else.
+--- Parses a duration such as "30d", "12h", "2w", "90min" or "1w3d" into
+-- seconds. Returns nil and a message for anything else. "m" is rejected:
+-- read as minutes where months were meant, it would select almost every image.
 function M.parse_duration(text)
   if math.type(text) == "integer" and text >= 0 then
     return text
   end
-  local function bad()
-    return nil, string.format("invalid duration %q: give a number and a unit (s, m, h, d or w), "
-      .. "such as 30d, 12h or 2w", tostring(text))
+  local function bad(extra)
+    return nil, string.format("invalid duration %q: give a number and a unit (s, min, h, d or w), "
+      .. "such as 30d, 12h or 2w%s", tostring(text), extra or "")
   end
   if type(text) ~= "string" or text == "" then
     return bad()
   end
   local total, rest = 0, text
   while rest ~= "" do
-    local count, unit, tail = rest:match("^(%d+)([smhdw])(.*)$")
+    local count, unit, tail = rest:match("^(%d+)(min)(.*)$")
+    if not count then
+      count, unit, tail = rest:match("^(%d+)([shdw])(.*)$")
+    end
+    if not count and rest:match("^%d+[mM]") then
+      return bad("; \"m\" could mean minutes or months, so write 90min for minutes, or days "
+        .. "(180d) or weeks (26w) for months")
+    end
     if not count or #count > 9 then
       return bad()
     end
@@ -249,7 +257,7 @@ local function age_selects(entry, rules, what)
     if rules.unknown_age == "delete" then
       return true, "unknown age (unknown_age = delete)"
     end
-    set(entry, "keep", "unknown_age", what .. "unknown age (no creation time), kept unless unknown_age = delete")
+    set(entry, "keep", "unknown_age", what .. "unknown age (no creation time), kept unless unknown_age = delete (--unknown-age delete)")
     return false
   end
   local age = format.age(created, rules.now)
@@ -275,7 +283,7 @@ function M.plan(images, rules)
   local plan = { kind = "plan", rules = rules, warnings = {} }
   local by_repository, repositories = {}, {}
   local seen = {}
-  local exclude_hits = {}
+  local exclude_hits, include_hits = {}, {}
 
   -- Work in a fixed order, so the plan does not depend on the order the NAS
   -- lists images in (which copy of a name listed twice counts, for one).
@@ -312,7 +320,7 @@ function M.plan(images, rules)
     elseif excluded then
       exclude_hits[excluded.pattern] = true
       set(entry, "keep", "exclude", string.format("matches exclude pattern %q", excluded.pattern))
-    elseif rules.include_matchers and not pattern.first_match(rules.include_matchers, image) then
+    elseif rules.include_matchers and not pattern.first_match(rules.include_matchers, image, include_hits) then
       set(entry, "keep", "include", "matches no include pattern")
     elseif dangling then
       if not rules.dangling then
@@ -361,7 +369,7 @@ function M.plan(images, rules)
       end
     else
       for _, entry in ipairs(unknown) do
-        set(entry, "keep", "unknown_age", "unknown age (no creation time), kept unless unknown_age = delete")
+        set(entry, "keep", "unknown_age", "unknown age (no creation time), kept unless unknown_age = delete (--unknown-age delete)")
       end
     end
     for rank, entry in ipairs(ranked) do
@@ -392,10 +400,34 @@ function M.plan(images, rules)
     end
   end
 
+  -- Deleting a tag whose image another kept tag of the same repository names
+  -- frees nothing and only removes a name people pull by, so keep it too.
+  for _, repository in ipairs(repositories) do
+    local kept_ids = {}
+    for _, entry in ipairs(by_repository[repository]) do
+      local id = normal_id(entry.image.id)
+      if id and entry.action == "keep" and not kept_ids[id] then
+        kept_ids[id] = entry.name
+      end
+    end
+    for _, entry in ipairs(by_repository[repository]) do
+      local id = normal_id(entry.image.id)
+      if entry.action == "delete" and id and kept_ids[id] then
+        set(entry, "keep", "same_image", string.format("same image as %s, which is kept", kept_ids[id]))
+      end
+    end
+  end
+
   for _, matcher in ipairs(rules.exclude_matchers or {}) do
     if not exclude_hits[matcher.pattern] then
       plan.warnings[#plan.warnings + 1] = string.format(
         "exclude pattern %q matches no image on the NAS; check its spelling", matcher.pattern)
+    end
+  end
+  for _, matcher in ipairs(rules.include_matchers or {}) do
+    if not include_hits[matcher.pattern] then
+      plan.warnings[#plan.warnings + 1] = string.format(
+        "include pattern %q matches no image on the NAS; check its spelling", matcher.pattern)
     end
   end
 
@@ -452,6 +484,9 @@ function M.count_deletions(plan)
   return count
 end
 
+-- Error kinds that mean the NAS could not be reached.
+local unreachable_kinds = { network = true, tls = true, timeout = true }
+
 local function interrupted(err)
   return (type(err) == "table" and err.kind == "interrupted") or core.interrupted()
 end
@@ -494,16 +529,43 @@ execute = function(plan, image, options)
   end
 
   local function succeeded(entry)
+    unreachable_in_a_row = 0
     report.deleted[#report.deleted + 1] = entry
     if options.on_deleted then
       options.on_deleted(entry)
     end
   end
+  -- The NAS refused the delete because a container uses the image: that is
+  -- the protection a cleanup wants, so the image counts as kept, not failed.
+  local function refused_in_use(entry, err)
+    entry.action, entry.rule = "keep", "in_use"
+    entry.reason = "used by a container (the NAS refused the delete)"
+    entry.refused = err
+    report.kept[#report.kept + 1] = entry
+    if options.on_kept then
+      options.on_kept(entry, err)
+    end
+  end
+
+  local unreachable_in_a_row = 0
   local function failed(entry, err)
+    if type(err) == "table" and err.code == 1002 then
+      refused_in_use(entry, err)
+      unreachable_in_a_row = 0
+      return
+    end
     entry.error = err
     report.failed[#report.failed + 1] = entry
     if options.on_failed then
       options.on_failed(entry, err)
+    end
+    if type(err) == "table" and unreachable_kinds[err.kind] then
+      unreachable_in_a_row = unreachable_in_a_row + 1
+      if unreachable_in_a_row >= 2 then
+        report.unreachable = err
+      end
+    else
+      unreachable_in_a_row = 0
     end
   end
 
@@ -514,6 +576,11 @@ execute = function(plan, image, options)
   while index <= #pending do
     if core.interrupted() then
       report.interrupted = true
+      break
+    end
+    -- Two transport failures in a row: the NAS is gone, so stop instead of
+    -- failing every remaining image one by one.
+    if report.unreachable then
       break
     end
     -- Batches only where the NAS deletes a batch in one call; one by one
@@ -590,7 +657,7 @@ function M.cleanup(options)
   end
   local rules, hooks = {}, {}
   local hook_names = { image = true, images = true, dry_run = true, on_plan = true, on_deleted = true,
-                       on_failed = true, batch_size = true, containers = true }
+                       on_failed = true, on_kept = true, batch_size = true, containers = true }
   for key, value in pairs(options) do
     if hook_names[key] then
       hooks[key] = value
@@ -656,7 +723,8 @@ function M.cleanup(options)
     return report
   end
   return M.execute(plan, image, { started = started, on_deleted = hooks.on_deleted,
-                                  on_failed = hooks.on_failed, batch_size = hooks.batch_size })
+                                  on_failed = hooks.on_failed, on_kept = hooks.on_kept,
+                                  batch_size = hooks.batch_size })
 end
 
 M.pull = function(options)

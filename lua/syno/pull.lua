@@ -184,16 +184,20 @@ run = function(options)
   end
   local report = {
     kind = "pull", images = {}, dry_run = dry_run, interrupted = false, started = os.time(),
-    summary = { pulled = 0, up_to_date = 0, started = 0, failed = 0 },
+    summary = { pulled = 0, up_to_date = 0, started = 0, failed = 0, not_attempted = 0 },
   }
   local counters = { pulled = "pulled", ["up to date"] = "up_to_date", started = "started",
-                     ["would pull"] = "started", failed = "failed" }
+                     ["would pull"] = "started", failed = "failed", ["not attempted"] = "not_attempted" }
   local wait_options = { timeout = timeout, settle = settle }
 
+  local unreachable_in_a_row = 0
   for _, ref in ipairs(references) do
     local item = { reference = ref }
     report.images[#report.images + 1] = item
-    if report.interrupted or core.interrupted() then
+    if report.unreachable then
+      -- Two transport failures in a row: the NAS is gone.
+      item.result = "not attempted"
+    elseif report.interrupted or core.interrupted() then
       report.interrupted = true
       item.result = "not attempted"
     else
@@ -227,6 +231,16 @@ run = function(options)
         if type(err) == "table" and err.kind == "interrupted" or core.interrupted() then
           report.interrupted = true
         end
+        if type(err) == "table" and (err.kind == "network" or err.kind == "tls") then
+          unreachable_in_a_row = unreachable_in_a_row + 1
+          if unreachable_in_a_row >= 2 then
+            report.unreachable = err
+          end
+        else
+          unreachable_in_a_row = 0
+        end
+      else
+        unreachable_in_a_row = 0
       end
     end
     local counter = counters[item.result]

@@ -157,7 +157,7 @@ local function results_of(report)
     results[entry] = "not attempted"
   end
   for _, entry in ipairs(report.kept) do
-    results[entry] = "kept"
+    results[entry] = entry.refused and "in use" or "kept"
   end
   return results
 end
@@ -176,6 +176,7 @@ function M.data(value)
     end
     return {
       kind = "pull", dry_run = value.dry_run or false, interrupted = value.interrupted or false,
+      unreachable = value.unreachable and M.error_data(value.unreachable) or nil,
       started = iso_time(value.started), finished = iso_time(value.finished),
       summary = value.summary, images = images,
     }
@@ -201,10 +202,16 @@ function M.data(value)
   if value.kind == "cleanup" then
     data.dry_run = value.dry_run
     data.interrupted = value.interrupted
+    data.unreachable = value.unreachable and M.error_data(value.unreachable) or nil
     data.started, data.finished = iso_time(value.started), iso_time(value.finished)
+    -- Under dry run nothing is deleted: the selected images count as would_delete.
+    local deleted = #value.deleted
     data.summary = {
-      images = #plan, planned = planned, deleted = #value.deleted, kept = #value.kept,
-      failed = #value.failed, not_attempted = #value.not_attempted, bytes_freed = value.bytes_freed,
+      images = #plan, planned = planned, deleted = value.dry_run and 0 or deleted,
+      would_delete = value.dry_run and deleted or 0, kept = #value.kept,
+      failed = #value.failed, not_attempted = #value.not_attempted,
+      bytes_freed = value.dry_run and 0 or value.bytes_freed,
+      would_free = value.dry_run and value.bytes_freed or 0,
     }
   else
     data.summary = { images = #plan, planned = planned,
@@ -247,8 +254,13 @@ end
 
 local function pull_summary(report)
   local s = report.summary
-  return string.format("pulled %d, up to date %d, started %d, failed %d%s", s.pulled, s.up_to_date,
+  local line = string.format("pulled %d, up to date %d, started %d, failed %d%s", s.pulled, s.up_to_date,
     s.started, s.failed, report.dry_run and " (dry run: nothing was pulled)" or "")
+  if (s.not_attempted or 0) > 0 then
+    line = line .. string.format(", not attempted %d (%s)", s.not_attempted,
+      report.unreachable and "the NAS could not be reached" or "interrupted")
+  end
+  return line
 end
 
 local function summary_line(data)
@@ -265,12 +277,13 @@ local function summary_line(data)
   end
   if data.dry_run then
     return string.format("dry run: would delete %d of %d images, freeing %s; nothing was deleted",
-      summary.deleted, summary.images, format.size(summary.bytes_freed))
+      summary.would_delete, summary.images, format.size(summary.would_free))
   end
   local line = string.format("deleted %d of %d planned images, freeing %s; kept %d, failed %d",
     summary.deleted, summary.planned, format.size(summary.bytes_freed), summary.kept, summary.failed)
   if summary.not_attempted > 0 then
-    line = line .. string.format(", not attempted %d (interrupted)", summary.not_attempted)
+    line = line .. string.format(", not attempted %d (%s)", summary.not_attempted,
+      data.unreachable and "the NAS could not be reached" or "interrupted")
   end
   return line
 end

@@ -68,6 +68,7 @@ function M.apply(write_dir)
 
   -- Load syno first, so its own notify command (from --notify-command, which
   -- the user gave) keeps the real io.popen.
+  require "syno.notify"
   local syno = require "syno"
 
   os.execute = function()
@@ -150,7 +151,10 @@ function M.apply(write_dir)
   -- above; only traceback stays.
   local traceback = debug.traceback
   for key in pairs(debug) do
-    debug[key] = nil
+    local name = "debug." .. key
+    debug[key] = function()
+      blocked(name)
+    end
   end
   debug.traceback = traceback
   package.loaded.debug = debug
@@ -183,6 +187,9 @@ function M.apply(write_dir)
   syno.lock = function(path)
     check_write("syno.lock", path)
     return lock(path)
+  end
+  require("syno.notify").run = function()
+    blocked("syno.notify.run", "use --notify-command on the command line")
   end
   local notify = syno.notify
   syno.notify = function(report, options)

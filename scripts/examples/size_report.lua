@@ -47,7 +47,8 @@ end
 
 --- Prints the largest repositories; options.top limits the rows (default 10).
 function M.print(images, options)
-  local top = options and options.top or 10
+  -- print(image.list()) passes list's second result, the total, as options.
+  local top = type(options) == "table" and options.top or 10
   for index, row in ipairs(M.by_repository(images)) do
     if index > top then
       break

@@ -486,6 +486,17 @@ describe("settings", function()
     assert.are.equal("", result.stderr)
   end)
 
+  it("profile expands ~/ in file paths", function()
+    local home = testenv.tmpdir()
+    testenv.write_file(home .. "/nas.pass", testenv.password .. "\n", "600")
+    local config = write_profiles(string.format(
+      [[return { nas = { url = %q, user = "admin", password_file = "~/nas.pass" } }]], sim.url))
+    local result = run { args = { "--profile", "nas", "-e", "print(#require('syno.image').list() > 0)" },
+                         env = { XDG_CONFIG_HOME = config, HOME = home } }
+    assert.are.equal(0, result.status, result.stderr)
+    assert.are.equal("true\n", result.stdout)
+  end)
+
   it("unknown profile exits 2", function()
     local config = write_profiles([[return { home = { url = "http://x.invalid" } }]])
     local result = run { args = { "--profile", "work", table.unpack(show) }, env = { XDG_CONFIG_HOME = config } }

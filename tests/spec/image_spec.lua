@@ -377,9 +377,9 @@ for _, case in ipairs(cases) do
       assert.is_false(ok)
       assert.are.equal("api", err.kind)
       assert.are.equal(1002, err.code)
-      assert.matches("a container uses it; remove the container first", err.message, 1, true)
+      assert.matches("remove the container that uses it first", err.message, 1, true)
       if not cm then
-        assert.matches("delete with force", err.message, 1, true)
+        assert.is_nil(err.message:find("force", 1, true))
       end
     end)
 

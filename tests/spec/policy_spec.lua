@@ -31,14 +31,15 @@ local function plan_of(images, rules)
   return policy.plan(images, rules)
 end
 
--- An image module for execute: records each delete, fails the names in fail.
+-- An image module for execute: records each delete, fails the names in fail
+-- with the DSM code given there.
 local function recording_image(fail)
   local module = { calls = {} }
   function module.delete(record)
     local name = record.repository .. ":" .. record.tag
     module.calls[#module.calls + 1] = name
     if fail and fail[name] then
-      error({ kind = "api", code = 1002, message = "cannot delete " .. name .. ": in use" }, 0)
+      error({ kind = "api", code = fail[name], message = "cannot delete " .. name .. ": DSM error" }, 0)
     end
     return true
   end
@@ -267,15 +268,16 @@ describe("rule checks", function()
 
   it("parses durations", function()
     local cases = { ["30d"] = 30 * DAY, ["12h"] = 12 * 3600, ["2w"] = 14 * DAY, ["1w3d"] = 10 * DAY,
-      ["90m"] = 5400, ["45s"] = 45, ["0d"] = 0 }
+      ["90min"] = 5400, ["45s"] = 45, ["0d"] = 0 }
     for text, seconds in pairs(cases) do
       assert.are.equal(seconds, policy.parse_duration(text), text)
     end
-    for _, text in ipairs { "30", "d", "30 days", "1y", "-1d", "", "3.5d", "30D" } do
+    for _, text in ipairs { "30", "d", "30 days", "1y", "-1d", "", "3.5d", "30D", "6m", "1M" } do
       local seconds, message = policy.parse_duration(text)
       assert.is_nil(seconds, text)
       assert.matches("such as 30d, 12h or 2w", message, 1, true)
     end
+    assert.matches('"m" could mean minutes or months', select(2, policy.parse_duration("6m")), 1, true)
   end)
 
   it("stops a cleanup on an invalid pattern before it lists or deletes", function()
@@ -331,7 +333,9 @@ describe("patterns", function()
   end
 
   local invalid = {
-    { "redis:.*", "looks like a regular expression" },
+    { "redis:.*", 'looks like a regular expression: write "redis:*"' },
+    { "nginx.*", 'write "nginx*"' },
+    { "nginx,redis", "one pattern per --exclude" },
     { ".*redis", "looks like a regular expression" },
     { "^redis$", "looks like a regular expression" },
     { "redis:(7|6)", "looks like a regular expression" },
@@ -356,17 +360,73 @@ end)
 describe("execute and report", function()
   it("goes on after a failed delete and reports it", function()
     local plan = plan_of({ image("a", "1", 1), image("b", "1", 1), image("c", "1", 1) }, { keep = 0 })
-    local module = recording_image { ["b:1"] = true }
+    local module = recording_image { ["b:1"] = 117 }
     local result = policy.execute(plan, module)
     assert.are.same({ "a:1", "b:1", "c:1" }, module.calls)
     assert.are.equal(2, #result.deleted)
     assert.are.equal(1, #result.failed)
-    assert.are.equal(1002, result.failed[1].error.code)
+    assert.are.equal(117, result.failed[1].error.code)
     assert.are.equal(200, result.bytes_freed)
     local data = report.data(result)
     assert.are.equal(1, data.summary.failed)
     assert.are.equal("failed", data.images[2].result)
-    assert.matches("in use", data.images[2].error.message, 1, true)
+    assert.matches("DSM error", data.images[2].error.message, 1, true)
+  end)
+
+  it("counts an image the NAS refuses as in use as kept", function()
+    local plan = plan_of({ image("a", "1", 1), image("b", "1", 1) }, { keep = 0 })
+    local result = policy.execute(plan, recording_image { ["b:1"] = 1002 })
+    assert.are.equal(1, #result.deleted)
+    assert.are.equal(0, #result.failed)
+    assert.are.equal(1, #result.kept)
+    local data = report.data(result)
+    assert.are.equal("in use", data.images[2].result)
+    assert.are.equal("in_use", data.images[2].rule)
+  end)
+
+  it("stops when the NAS stops answering", function()
+    local images = {}
+    for i = 1, 6 do
+      images[i] = image("app", "t" .. i, i)
+    end
+    local plan = plan_of(images, { keep = 0 })
+    local calls = 0
+    local result = policy.execute(plan, { delete = function()
+      calls = calls + 1
+      if calls >= 2 then
+        error({ kind = "network", message = "cannot reach the NAS" }, 0)
+      end
+      return true
+    end })
+    assert.are.equal(3, calls)
+    assert.are.equal(1, #result.deleted)
+    assert.are.equal(2, #result.failed)
+    assert.are.equal(3, #result.not_attempted)
+    assert.are.equal("network", result.unreachable.kind)
+    assert.matches("not attempted 3 %(the NAS could not be reached%)", report.summary_line(result))
+  end)
+
+  it("keeps a tag that names the same image as a kept tag", function()
+    local shared = { id = "sha256:same" }
+    local plan = plan_of({ image("nginx", "1.27", 300, shared), image("nginx", "latest", 300, shared),
+      image("nginx", "1.25", 100) }, { keep = 1 })
+    assert.are.same({ ["nginx:1.27"] = "keep", ["nginx:latest"] = "keep", ["nginx:1.25"] = "delete" }, actions(plan))
+    for _, entry in ipairs(plan) do
+      if entry.name == "nginx:latest" then
+        assert.are.equal("same_image", entry.rule)
+        assert.matches("same image as nginx:1.27, which is kept", entry.reason, 1, true)
+      end
+    end
+  end)
+
+  it("counts nothing as deleted in a dry run's JSON", function()
+    local plan = plan_of({ image("a", "1", 1), image("a", "2", 2) }, { keep = 1 })
+    local result = policy.execute(plan, { delete = function() return true end }, { dry_run = true })
+    local data = report.data(result)
+    assert.are.equal(0, data.summary.deleted)
+    assert.are.equal(1, data.summary.would_delete)
+    assert.are.equal(0, data.summary.bytes_freed)
+    assert.are.equal(100, data.summary.would_free)
   end)
 
   it("stops at an interrupt and lists what it did not attempt", function()

@@ -158,6 +158,22 @@ describe("scheduled runs", function()
       os.execute("rm -rf " .. testenv.quote(dir))
     end)
 
+    it("runs even when the profile is missing or the script's options are bad", function()
+      local dir = testenv.tmpdir()
+      local result = testenv.run { args = { "--profile", "missing", "--notify-command", "cat > " .. dir .. "/a.json",
+        "-e", "require('syno')" } }
+      assert.are.equal(2, result.status)
+      local data = cjson.decode(testenv.read_file(dir .. "/a.json"))
+      assert.are.equal(2, data.exit_status)
+      assert.matches('profile "missing" not found', data.error, 1, true)
+      result = testenv.run { args = { "--notify-command", "cat > " .. dir .. "/b.json", cleanup, "--kep", "3" },
+        env = testenv.sim_env(sim) }
+      assert.are.equal(2, result.status)
+      data = cjson.decode(testenv.read_file(dir .. "/b.json"))
+      assert.matches("cleanup.lua: unknown option --kep", data.error, 1, true)
+      os.execute("rm -rf " .. testenv.quote(dir))
+    end)
+
     it("warns when the command fails and keeps the run's exit status", function()
       local result = testenv.run { args = { "--notify-command", "cat >/dev/null; exit 3", "-e", "print('done')" } }
       assert.are.equal(0, result.status)
@@ -235,10 +251,11 @@ describe("scheduled runs", function()
         local rows = require("size_report").by_repository(require("syno.image").list())
         print(rows[1].repository, rows[1].bytes >= rows[2].bytes, #rows)
         require("size_report").print(require("syno.image").list(), { top = 3 })
+        require("size_report").print(require("syno.image").list())
       ]] }, env = env }
       assert.are.equal(0, result.status, result.stderr)
       local lines = lines_of(result.stdout)
-      assert.are.equal(4, #lines)
+      assert.are.equal(14, #lines)
       assert.matches("^%S+\ttrue\t%d+$", lines[1])
       assert.matches("^%s*[%d.]+ [kMG]?B%s+%d+ tags?%s+%S+$", lines[2])
     end)

@@ -92,7 +92,7 @@ describe("scripts", function()
       local lines = plan_lines(result.stdout)
       assert.is_true(#lines >= 40)
       local reasons = { "newest tags of", "older than", "newer than", "exclude pattern", "unknown age",
-        "dangling", "DSM", "used by container", "include pattern", "listed twice" }
+        "dangling", "DSM", "used by container", "include pattern", "listed twice", "same image as" }
       for _, entry in ipairs(lines) do
         local found = false
         for _, reason in ipairs(reasons) do
@@ -126,10 +126,10 @@ describe("scripts", function()
       table.sort(expected)
       assert.are.same(expected, sent)
       -- postgres:15 is used by a container, so the NAS refuses it: the run goes
-      -- on, reports the failure and exits 1.
-      assert.are.equal(1, result.status, result.stderr)
-      assert.matches("cannot delete postgres:15", result.stderr, 1, true)
-      assert.matches("deleted %d+ of %d+ planned images, freeing .*failed 1", result.stdout)
+      -- on and counts it as kept.
+      assert.are.equal(0, result.status, result.stderr)
+      assert.matches("kept postgres:15: used by a container", result.stderr, 1, true)
+      assert.matches("deleted %d+ of %d+ planned images, freeing .*failed 0", result.stdout)
       local left = {}
       for _, item in ipairs(sim:state().images) do
         left[item.repository .. ":" .. item.tag] = true
@@ -141,11 +141,11 @@ describe("scripts", function()
     it("keeps the two newest tags of each repository", function()
       local result = run { cleanup, "--dry-run", "--keep", "2", "--unknown-age", "delete" }
       assert.are.equal(0, result.status, result.stderr)
+      local json = run { cleanup, "--plan", "--json", "--keep", "2", "--unknown-age", "delete" }
       local kept_per_repository = {}
-      for _, name in ipairs(planned(result.stdout, "keep")) do
-        local repository = name:match("^(.*):[^:/]+$")
-        if repository then
-          kept_per_repository[repository] = (kept_per_repository[repository] or 0) + 1
+      for _, item in ipairs(cjson.decode(json.stdout).images) do
+        if item.rule == "keep" and item.action == "keep" then
+          kept_per_repository[item.repository] = (kept_per_repository[item.repository] or 0) + 1
         end
       end
       for repository, count in pairs(kept_per_repository) do
@@ -173,6 +173,7 @@ describe("scripts", function()
     it("--plan prints the plan only and sends no write", function()
       local result = run { cleanup, "--plan", "--keep", "1" }
       assert.are.equal(0, result.status, result.stderr)
+      assert.is_nil(result.stderr:find("deleted", 1, true))
       assert.matches("^ACTION", result.stdout)
       assert.matches("\nplan: delete %d+ of %d+ images, freeing ", result.stdout)
       assert.is_nil(result.stdout:find("dry run", 1, true))
@@ -231,6 +232,30 @@ describe("scripts", function()
       assert.are.equal(2, result.status)
       assert.matches("unknown option --bogus", result.stderr, 1, true)
       assert.are.equal(0, #sim:log())
+    end)
+
+    it("stops with status 4 when the NAS stops answering", function()
+      sim:faults { { kind = "drop", api = "SYNO.Docker.Image", method = "delete", count = -1 } }
+      local result = run { cleanup, "--keep", "0", "--unknown-age", "delete", "--json" }
+      assert.are.equal(4, result.status, result.stderr)
+      local data = cjson.decode(result.stdout)
+      assert.are.equal(2, data.summary.failed)
+      assert.is_true(data.summary.not_attempted > 10)
+      assert.are.equal("network", data.unreachable.kind)
+      assert.are.equal(2, #sim:calls("SYNO.Docker.Image", "delete"))
+      assert.matches("synosh: error: stopped: ", result.stderr, 1, true)
+    end)
+
+    it("says where synosh's own options belong", function()
+      local result = run { cleanup, "--quiet" }
+      assert.are.equal(2, result.status)
+      assert.matches("it is an option of synosh itself, so give it before the script", result.stderr, 1, true)
+    end)
+
+    it("names --exclude-file when it cannot be read", function()
+      local result = run { cleanup, "--exclude-file", "/" }
+      assert.are.equal(2, result.status)
+      assert.matches("cannot read --exclude-file /", result.stderr, 1, true)
     end)
 
     it("reads exclude patterns from a file", function()
@@ -369,6 +394,16 @@ describe("scripts", function()
       assert.matches("pulled 1, up to date 0", result.output, 1, true)
     end)
 
+    it("rejects --timeout without --wait and a URL as a reference", function()
+      local result = run { pull, "--timeout", "3", "alpine:3.20" }
+      assert.are.equal(2, result.status)
+      assert.matches("--timeout and --settle apply only with --wait", result.stderr, 1, true)
+      result = run { pull, "https://ghcr.io/owner/app:v2" }
+      assert.are.equal(2, result.status)
+      assert.matches("a reference has no scheme; write ghcr.io/owner/app:v2", result.stderr, 1, true)
+      assert.are.equal(0, #sim:calls("SYNO.Docker.Image", "pull"))
+    end)
+
     it("needs at least one reference", function()
       local result = run { pull }
       assert.are.equal(2, result.status)
@@ -396,6 +431,15 @@ describe("scripts", function()
       local state = sim:state().images
       assert.are.equal(#state, #data.images)
       assert.are.equal(#state, data.summary.images)
+      -- An image that several tags name counts once.
+      local bytes, seen = 0, {}
+      for _, item in ipairs(state) do
+        if not seen[item.id] then
+          seen[item.id] = true
+          bytes = bytes + item.size
+        end
+      end
+      assert.are.equal(bytes, data.summary.bytes)
       local ddsm = 0
       for _, item in ipairs(data.images) do
         assert.is_string(item.id)

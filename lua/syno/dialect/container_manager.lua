@@ -27,8 +27,7 @@ local M = {
   encoding = "json",
 
   hints = {
-    [1002] = "a container uses it; remove the container first (Container Manager has no "
-      .. "forced image delete)",
+    [1002] = "remove the container that uses it first (Container Manager has no forced image delete)",
     [1052] = "a search needs a registry with a search API; make another registry active with "
       .. "image.registry.use(name)",
     [1053] = "the active registry offers no search; make another registry active with "

@@ -16,7 +16,7 @@ return {
   encoding = "plain",
 
   hints = {
-    [1002] = "a container uses it; remove the container first, or delete with force",
+    [1002] = "remove the container that uses it first",
   },
 
   -- What image.offers(name) reports beyond the operations: delete_untagged,
