@@ -465,18 +465,53 @@ end
 --- Sends a DSM request and returns its data. Logs in first when needed; after
 -- a lost session (106, 107, 119) logs in once more and retries once.
 -- request: api, method, version, path, http, names, values.
+-- How often a read is sent again after a transient transport failure, and
+-- the first wait in seconds; each later wait doubles, with jitter.
+M.read_retries = 2
+M.retry_delay = 0.25
+
+-- Transport failures worth another try for a read: the connection failed or
+-- dropped. A timeout is not retried, so --timeout stays the limit.
+local function transient(err)
+  return type(err) == "table" and err.kind == "network"
+end
+
+--- Sends request; a read (GET) that fails on the way is sent again, up to
+-- M.read_retries times, after a wait with jitter. A write is never sent twice
+-- here: its caller reads the state back instead.
+function Session:send_retrying(request)
+  local attempt = 0
+  while true do
+    local ok, data, err = pcall(self.send, self, request)
+    if ok then
+      return data, err
+    end
+    local failure = data
+    attempt = attempt + 1
+    if request.http ~= "GET" or attempt > M.read_retries or not transient(failure) or core.interrupted() then
+      error(failure, 0)
+    end
+    local wait = M.retry_delay * 2 ^ (attempt - 1) * (0.5 + math.random())
+    log("debug", string.format("%s; trying again in %.2f s (retry %d of %d)", tostring(failure.message),
+      wait, attempt, M.read_retries))
+    if not core.sleep(wait) then
+      error(failure, 0)
+    end
+  end
+end
+
 function Session:request(request)
   if not self.sid then
     self:login()
   end
-  local data, err = self:send(request)
+  local data, err = self:send_retrying(request)
   if data then
     return data
   end
   if errors.session_lost[err.code] then
     log("debug", string.format("session lost (DSM error %d); logging in again", err.code))
     self:login()
-    data, err = self:send(request)
+    data, err = self:send_retrying(request)
     if data then
       return data
     end

@@ -49,14 +49,52 @@ describe("bad answers", function()
   end)
 
   it("body cut short is a network error", function()
-    local err = list_error { kind = "cut", api = "SYNO.Docker.Image", count = 2 }
+    -- A read is tried three times, so the fault hits every attempt.
+    local err = list_error { kind = "cut", api = "SYNO.Docker.Image", count = -1 }
     assert.are.equal("network", err.kind)
+    assert.are.equal(3, #sim:calls("SYNO.Docker.Image", "list"))
+  end)
+
+  it("read is retried after a cut body", function()
+    sim:faults { { kind = "cut", api = "SYNO.Docker.Image", method = "list", count = 2 } }
+    local images = nas.image.list()
+    assert.is_true(#images > 10)
+    assert.are.equal(3, #sim:calls("SYNO.Docker.Image", "list"))
+  end)
+
+  it("timeout is not retried", function()
+    local slow = testenv.connect(sim, { timeout = 0.5 })
+    sim:faults { { kind = "delay", seconds = 1.5, api = "SYNO.Docker.Image", method = "list", count = -1 } }
+    local ok, err = pcall(slow.image.list)
+    assert.is_false(ok)
+    assert.are.equal("timeout", err.kind)
+    -- The simulator logs a request when its delayed response is sent, so wait
+    -- for that record, then as long again for any second attempt.
+    local core = require "syno.core"
+    for _ = 1, 100 do
+      if #sim:calls("SYNO.Docker.Image", "list") > 0 then
+        break
+      end
+      core.sleep(0.05)
+    end
+    core.sleep(1.6)
+    assert.are.equal(1, #sim:calls("SYNO.Docker.Image", "list"))
+    slow:close()
+  end)
+
+  it("write is not retried after a dropped connection", function()
+    sim:faults { { kind = "drop", api = "SYNO.Docker.Image", method = "delete", count = -1 } }
+    local ok, err = pcall(nas.image.delete, "redis:7.2")
+    assert.is_false(ok)
+    assert.are.equal("network", err.kind)
+    assert.are.equal(1, #sim:calls("SYNO.Docker.Image", "delete"))
   end)
 
   it("dropped connection is a network error", function()
-    -- libcurl retries once on a fresh connection when a reused one drops
-    -- before any response, so the fault must hit both attempts.
-    local err = list_error { kind = "drop", api = "SYNO.Docker.Image", count = 2 }
+    -- libcurl sends a read once more on a fresh connection when a reused one
+    -- drops before any response, and synosh tries a read three times, so the
+    -- fault hits every attempt.
+    local err = list_error { kind = "drop", api = "SYNO.Docker.Image", count = -1 }
     assert.are.equal("network", err.kind)
     assert.matches("cannot reach " .. sim.url, err.message, 1, true)
   end)
