@@ -148,6 +148,8 @@ local function is_dangling(repository, tag)
   return repository == "<none>" or tag == "<none>" or repository == "" or tag == ""
 end
 
+local latest_by_default = { default_tag = "latest" }
+
 --- Resolves the image arguments of get, pull and delete: (reference),
 -- (repository, tag) or (image record from list). Returns repository, tag and
 -- the display name. A dangling image is named by its id.
@@ -178,12 +180,21 @@ local function target(where, first, second)
       usage(string.format("%s: %q is an image id, not a reference; pass the image from image.list() "
         .. "or its repository:tag", where, first))
     end
-    local ref, message = reference.parse(first, { default_tag = "latest" })
+    local ref, message = reference.parse(first, latest_by_default)
     if not ref then
       usage(string.format("%s: %s", where, message))
     end
     local tag = ref.digest or ref.tag
-    return ref.repository, tag, reference.format(ref)
+    -- The parts were validated by parse, so they are joined as reference.format
+    -- would join them, without validating them again.
+    local display = ref.repository
+    if ref.tag then
+      display = display .. ":" .. ref.tag
+    end
+    if ref.digest then
+      display = display .. "@" .. ref.digest
+    end
+    return ref.repository, tag, display
   end
   if type(second) ~= "string" then
     usage(string.format("%s: tag must be a string, got %s", where, type(second)))
@@ -207,6 +218,50 @@ local function split_arguments(first, second, third)
   return first, second, third
 end
 
+--- The largest number of images image.list requests at once, about 400 KB
+-- of JSON. A long listing arrives in pages, so the JSON text of the
+-- whole inventory (about 200 bytes an image) is never held in memory next to
+-- the records decoded from it (about 400 bytes an image).
+M.list_page_size = 2000
+
+-- Appends the records of page to images, with integer sizes and times.
+local function append_images(images, page)
+  for _, item in ipairs(page) do
+    images[#images + 1] = integers(item, image_number_fields)
+  end
+end
+
+-- Lists limit images (-1: all) from offset, in requests of at most
+-- M.list_page_size images. Returns images, total.
+local function list_in_pages(session, offset, limit, show_dsm)
+  local page_size = M.list_page_size
+  local images, total = {}, nil
+  while limit == -1 or #images < limit do
+    local requested = limit == -1 and page_size or math.min(page_size, limit - #images)
+    local page, page_total = M.invoke(session, "list",
+      { offset = offset + #images, limit = requested, show_dsm = show_dsm })
+    page_total = math.tointeger(page_total) or page_total
+    if total ~= nil and page_total ~= total then
+      -- The inventory changed between two pages, so the pages may overlap or
+      -- leave an image out. One request for everything is consistent.
+      core.message("debug", "the image list changed while paging; listing again in one request")
+      local all, all_total = M.invoke(session, "list", { offset = offset, limit = limit, show_dsm = show_dsm })
+      images = {}
+      append_images(images, all)
+      return images, math.tointeger(all_total) or all_total
+    end
+    total = page_total
+    append_images(images, page)
+    if #page < requested or (math.type(total) == "integer" and offset + #images >= total) then
+      break
+    end
+  end
+  -- NOTE: a change between two pages that leaves the total unchanged (one
+  -- image added, one deleted) goes unnoticed, and the listing may then repeat
+  -- or miss one image at a page boundary.
+  return images, total
+end
+
 --- Builds the syno.image table for the session that get_session returns.
 function M.image_module(get_session)
   local image = {}
@@ -224,12 +279,7 @@ function M.image_module(get_session)
         describe(options.limit)))
     end
     check_type("image.list", "show_dsm", options.show_dsm, "boolean")
-    local images, total = M.invoke(get_session(), "list",
-      { offset = offset, limit = limit, show_dsm = options.show_dsm or false })
-    for _, item in ipairs(images) do
-      integers(item, image_number_fields)
-    end
-    return images, math.tointeger(total) or total
+    return list_in_pages(get_session(), offset, limit, options.show_dsm or false)
   end
 
   --- image.get(repository, tag) or image.get(reference) --> image
