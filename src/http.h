@@ -1,5 +1,6 @@
 /*
  * Transport layer: HTTP requests over one reused libcurl easy handle.
+ * libcurl is loaded with dlopen when the first client is created.
  *
  * This layer depends on neither Lua nor DSM. A client owns one easy handle, so
  * every request of a session goes over the same kept-alive connection.
@@ -51,8 +52,12 @@ struct http_response {
 
 struct http_client;
 
-/* Returns NULL when libcurl cannot create a handle. */
-struct http_client *http_client_new(const struct http_options *options);
+/*
+ * Creates a client, loading libcurl on the first call. Returns NULL and sets
+ * *error to a static message when libcurl cannot be loaded or cannot create a
+ * handle.
+ */
+struct http_client *http_client_new(const struct http_options *options, const char **error);
 void http_client_free(struct http_client *client);
 
 /*
@@ -72,7 +77,23 @@ enum http_failure http_request(struct http_client *client, const char *method,
                                const struct http_header *headers,
                                struct http_response *response, int fresh_connect);
 
+/*
+ * Frees the last response's body when it was large, so a big listing does not
+ * stay allocated until the next request. The response's body is invalid after.
+ */
+void http_client_release_body(struct http_client *client);
+
+/* Returns "libcurl VERSION, TLS LIBRARY", loading libcurl; NULL when it cannot be loaded. */
+const char *http_library_version(void);
+
 /* Percent-encodes every byte outside A-Z a-z 0-9 - . _ ~ into a malloc'd string. */
 char *http_escape(const char *text, size_t length, size_t *out_length);
+
+/* Returns the length of text once percent-encoded as http_escape does it. */
+size_t http_escaped_length(const char *text, size_t length);
+
+/* Writes text percent-encoded into out, which has room for
+   http_escaped_length(text, length) bytes, and returns the end of the output. */
+char *http_escape_to(char *out, const char *text, size_t length);
 
 #endif

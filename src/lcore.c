@@ -92,9 +92,12 @@ static int client_new(lua_State *L) {
   client_handle *handle = lua_newuserdatauv(L, sizeof *handle, 0);
   handle->client = NULL;
   luaL_setmetatable(L, CLIENT_TYPE);
-  handle->client = http_client_new(&options);
-  if (handle->client == NULL)
-    return luaL_error(L, "cannot create an HTTP client (libcurl initialisation failed)");
+  const char *error = NULL;
+  handle->client = http_client_new(&options, &error);
+  if (handle->client == NULL) {
+    lua_pushfstring(L, "cannot create an HTTP client: %s", error);
+    return lua_error(L);
+  }
   return 1;
 }
 
@@ -149,6 +152,7 @@ static int client_request(lua_State *L) {
   lua_pushinteger(L, response.status);
   lua_pushlstring(L, response.body, response.body_length);
   lua_pushstring(L, response.content_type);
+  http_client_release_body(handle->client);
   return 3;
 }
 
@@ -179,6 +183,103 @@ static int core_escape(lua_State *L) {
     return luaL_error(L, "not enough memory");
   lua_pushlstring(L, escaped, out_length);
   free(escaped);
+  return 1;
+}
+
+/* A form name or value as text: a view of a Lua string, or digits written here. */
+struct form_text {
+  const char *data;
+  size_t length;
+  char digits[24];  /* the longest 64-bit integer, with sign */
+};
+
+/* Writes an integer in decimal into text->digits, as tostring does, without
+   making a Lua string of it. */
+static void write_integer(struct form_text *text, lua_Integer integer) {
+  char *end = text->digits + sizeof text->digits;
+  char *start = end;
+  /* Negated in unsigned arithmetic, so the minimum integer needs no special case. */
+  lua_Unsigned magnitude = integer < 0 ? 0u - (lua_Unsigned)integer : (lua_Unsigned)integer;
+  do {
+    *--start = (char)('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude > 0);
+  if (integer < 0)
+    *--start = '-';
+  text->data = start;
+  text->length = (size_t)(end - start);
+}
+
+/*
+ * Pushes names[index] and values[names[index]] and reads them as text into
+ * *name and *value, as tostring would write them (booleans as true or
+ * false). Returns 0 when the value is nil. The caller pops the two values.
+ */
+static int push_form_field(lua_State *L, int names, int values, lua_Integer index,
+                           struct form_text *name, struct form_text *value) {
+  if (lua_rawgeti(L, names, index) != LUA_TSTRING)
+    return luaL_error(L, "form_encode: name %I must be a string, got %s", index,
+                      luaL_typename(L, -1));
+  name->data = lua_tolstring(L, -1, &name->length);
+  lua_pushvalue(L, -1);
+  switch (lua_rawget(L, values)) {
+  case LUA_TNIL:
+    return 0;
+  case LUA_TSTRING:
+    value->data = lua_tolstring(L, -1, &value->length);
+    return 1;
+  case LUA_TBOOLEAN:
+    value->data = lua_toboolean(L, -1) ? "true" : "false";
+    value->length = strlen(value->data);
+    return 1;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, -1))
+      write_integer(value, lua_tointeger(L, -1));
+    else  /* converts the copy on the stack, not the table's value */
+      value->data = lua_tolstring(L, -1, &value->length);
+    return 1;
+  default:
+    return luaL_error(L, "form_encode: value of %s must be a string, number or boolean, got %s",
+                      name->data, luaL_typename(L, -1));
+  }
+}
+
+/*
+ * core.form_encode(names, values) --> "name=value&..."
+ * Encodes values[name] for each name of the list names, in that order,
+ * skipping nil values, as application/x-www-form-urlencoded text. Names and
+ * values are percent-encoded as core.escape does it.
+ */
+static int core_form_encode(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer count = (lua_Integer)lua_rawlen(L, 1);
+  struct form_text name, value;
+
+  /* The first pass measures, so the second writes into a buffer of the exact size. */
+  size_t total = 0;
+  for (lua_Integer i = 1; i <= count; i++) {
+    if (push_form_field(L, 1, 2, i, &name, &value))
+      total += (total > 0) + http_escaped_length(name.data, name.length) + 1 +
+               http_escaped_length(value.data, value.length);
+    lua_pop(L, 2);
+  }
+
+  /* A short form goes in a local array; a long one in a userdata that Lua frees. */
+  char short_form[1024];
+  char *out = total <= sizeof short_form ? short_form : lua_newuserdatauv(L, total, 0);
+  char *end = out;
+  for (lua_Integer i = 1; i <= count; i++) {
+    if (push_form_field(L, 1, 2, i, &name, &value)) {
+      if (end != out)
+        *end++ = '&';
+      end = http_escape_to(end, name.data, name.length);
+      *end++ = '=';
+      end = http_escape_to(end, value.data, value.length);
+    }
+    lua_pop(L, 2);
+  }
+  lua_pushlstring(L, out, (size_t)(end - out));
   return 1;
 }
 
@@ -443,6 +544,7 @@ static int lock_release(lua_State *L) {
 
 static const luaL_Reg core_functions[] = {
     {"http_client", client_new},   {"escape", core_escape},
+    {"form_encode", core_form_encode},
     {"getpass", core_getpass},     {"isatty", core_isatty},
     {"file_mode", core_file_mode}, {"interrupted", core_interrupted},
     {"message", core_message},     {"message_enabled", core_message_enabled},

@@ -3,7 +3,6 @@
  * modules, runs -e, -l and the script like lua.c does, reports an uncaught
  * error as one line and maps it to the documented exit status.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -17,6 +16,7 @@
 
 #include "cli.h"
 #include "embedded.h"
+#include "http.h"
 #include "lcore.h"
 #include "msg.h"
 #include "repl.h"
@@ -467,9 +467,9 @@ static int protected_main(lua_State *L) {
 }
 
 static void print_version(void) {
-  curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
-  printf("synosh %s (%s, libcurl %s, %s)\n", SYNOSH_VERSION, LUA_RELEASE, curl->version,
-         curl->ssl_version ? curl->ssl_version : "no TLS");
+  const char *library = http_library_version();
+  printf("synosh %s (%s, %s)\n", SYNOSH_VERSION, LUA_RELEASE,
+         library ? library : "libcurl not found");
 }
 
 int main(int argc, char **argv) {

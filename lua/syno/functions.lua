@@ -84,6 +84,8 @@ end
 --- Resolves the image arguments of get, pull and delete: (reference),
 -- (repository, tag) or (image record from list). Returns repository, tag and
 -- the display name. A dangling image is named by its id.
+local latest_by_default = { default_tag = "latest" }
+
 local function target(where, first, second)
   if type(first) == "table" then
     local repository, tag, id = first.repository, first.tag, first.id
@@ -111,12 +113,21 @@ local function target(where, first, second)
       usage(string.format("%s: %q is an image id, not a reference; pass the image from image.list() "
         .. "or its repository:tag", where, first))
     end
-    local ref, message = reference.parse(first, { default_tag = "latest" })
+    local ref, message = reference.parse(first, latest_by_default)
     if not ref then
       usage(string.format("%s: %s", where, message))
     end
     local tag = ref.digest or ref.tag
-    return ref.repository, tag, reference.format(ref)
+    -- The parts were validated by parse, so they are joined as reference.format
+    -- would join them, without validating them again.
+    local display = ref.repository
+    if ref.tag then
+      display = display .. ":" .. ref.tag
+    end
+    if ref.digest then
+      display = display .. "@" .. ref.digest
+    end
+    return ref.repository, tag, display
   end
   if type(second) ~= "string" then
     usage(string.format("%s: tag must be a string, got %s", where, type(second)))
@@ -247,6 +258,51 @@ local function delete_each(session, items)
   return results
 end
 
+--- The largest number of images image.list requests at once from a NAS that
+-- pages on the server (the document dialect), about 400 KB of JSON. A long
+-- listing arrives in pages, so the JSON text of the whole inventory (about
+-- 200 bytes an image) is never held in memory next to the records decoded
+-- from it (about 400 bytes an image).
+M.list_page_size = 2000
+
+-- Appends the records of page to images, with integer sizes and times.
+local function append_images(images, page)
+  for _, item in ipairs(page) do
+    images[#images + 1] = dsm.integers(item, image_number_fields)
+  end
+end
+
+-- Lists limit images (-1: all) from offset, in requests of at most
+-- M.list_page_size images. Returns images, total.
+local function list_in_pages(session, offset, limit, show_dsm)
+  local page_size = M.list_page_size
+  local images, total = {}, nil
+  while limit == -1 or #images < limit do
+    local requested = limit == -1 and page_size or math.min(page_size, limit - #images)
+    local page, page_total = operations.run(session, "list",
+      { offset = offset + #images, limit = requested, show_dsm = show_dsm })
+    page_total = math.tointeger(page_total) or page_total
+    if total ~= nil and page_total ~= total then
+      -- The inventory changed between two pages, so the pages may overlap or
+      -- leave an image out. One request for everything is consistent.
+      core.message("debug", "the image list changed while paging; listing again in one request")
+      local all, all_total = operations.run(session, "list", { offset = offset, limit = limit, show_dsm = show_dsm })
+      images = {}
+      append_images(images, all)
+      return images, math.tointeger(all_total) or all_total
+    end
+    total = page_total
+    append_images(images, page)
+    if #page < requested or (math.type(total) == "integer" and offset + #images >= total) then
+      break
+    end
+  end
+  -- NOTE: a change between two pages that leaves the total unchanged (one
+  -- image added, one deleted) goes unnoticed, and the listing may then repeat
+  -- or miss one image at a page boundary.
+  return images, total
+end
+
 --- Builds the syno.image table for the session that get_session returns.
 function M.image_module(get_session)
   local image = {}
@@ -264,7 +320,11 @@ function M.image_module(get_session)
         describe(options.limit)))
     end
     check_type("image.list", "show_dsm", options.show_dsm, "boolean")
-    local images, total = operations.run(get_session(), "list",
+    local session = get_session()
+    if operations.offers(session, "list_pages") then
+      return list_in_pages(session, offset, limit, options.show_dsm or false)
+    end
+    local images, total = operations.run(session, "list",
       { offset = offset, limit = limit, show_dsm = options.show_dsm or false })
     for _, item in ipairs(images) do
       dsm.integers(item, image_number_fields)

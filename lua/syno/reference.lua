@@ -178,6 +178,9 @@ end
 -- alternation for the separators "." | "_" | "__" | "-"+.
 -- Returns nil when valid, otherwise problem, part.
 local function check_path_component(component)
+  if component:find("^[a-z0-9]+$") then
+    return nil  -- the common case, valid without the scan below
+  end
   local bad = component:find("[^a-zA-Z0-9._-]")
   if bad then
     return string.format("invalid character %s in repository name", quote(character_at(component, bad))), component
@@ -209,6 +212,9 @@ end
 -- Checks a name without tag or digest. Returns a table with domain (nil when
 -- the name has none) and path when valid, otherwise nil, problem, part.
 local function check_name(name)
+  if #name <= MAX_NAME_LENGTH and name:find("^[a-z0-9]+$") then
+    return { path = name }  -- one plain path component, such as "nginx"
+  end
   if name == "" then
     return nil, "missing repository name"
   end
@@ -261,6 +267,9 @@ end
 
 -- Checks a non-empty tag. Returns nil when valid, otherwise problem, part.
 local function check_tag(tag)
+  if #tag <= MAX_TAG_LENGTH and tag:find("^[A-Za-z0-9_][A-Za-z0-9_.-]*$") then
+    return nil  -- the whole tag grammar; the checks below find the problem
+  end
   if not tag:sub(1, 1):find("[A-Za-z0-9_]") then
     return "tag must start with a letter, digit or underscore", tag
   end
@@ -335,6 +344,10 @@ local function check_digest(digest)
   return nil
 end
 
+-- The default tag that last passed valid_tag, so that a caller passing the
+-- same default tag on every call has it checked only once.
+local last_valid_default_tag = nil
+
 --- Parses an image reference `name[:tag][@digest]` without normalising it.
 -- @param s the reference string
 -- @param options optional table with field default_tag, the tag given to a
@@ -349,11 +362,23 @@ function reference.parse(s, options)
     return nil, "options must be a table, got " .. type(options)
   end
   local default_tag = options and options.default_tag
-  if default_tag ~= nil then
+  if default_tag ~= nil and default_tag ~= last_valid_default_tag then
     local ok, message = reference.valid_tag(default_tag)
     if not ok then
       return nil, "invalid default_tag: " .. message
     end
+    last_valid_default_tag = default_tag
+  end
+
+  -- Fast path for the most common form, a one-component name with an optional
+  -- tag ("nginx", "redis:7.2"), which the general checks below accept too.
+  local simple_name, simple_tag = s:match("^([a-z0-9]+):([A-Za-z0-9_][A-Za-z0-9_.-]*)$")
+  if not simple_name and s:find("^[a-z0-9]+$") then
+    simple_name = s
+  end
+  if simple_name and #simple_name <= MAX_NAME_LENGTH
+      and (simple_tag == nil or #simple_tag <= MAX_TAG_LENGTH) then
+    return { path = simple_name, repository = simple_name, tag = simple_tag or default_tag }
   end
 
   if s == "" then

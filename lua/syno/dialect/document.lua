@@ -22,7 +22,9 @@ return {
   -- What image.offers(name) reports beyond the operations: delete_untagged,
   -- a dangling image deleted by its id (sent as repository, as `docker rmi
   -- <id>` takes it).
-  capabilities = { delete_untagged = true },
+  -- list_pages, a list that the NAS pages by offset and limit, so a long
+  -- listing can come in several requests.
+  capabilities = { delete_untagged = true, list_pages = true },
 
   operations = {
     list = {
