@@ -270,7 +270,7 @@ end
 
 --- Returns the plan for images under rules: a list of entries
 --   {image =, name =, action = "delete" | "keep", rule =, reason =}
--- sorted by name, with plan.warnings (a list of lines) and plan.rules.
+-- sorted by repository, then name (dangling images first), with plan.warnings (a list of lines) and plan.rules.
 -- Rules: keep, older_than, unknown_age, include, exclude, dangling, show_dsm,
 -- force, containers (records with name and image), now. See docs/policies.md.
 function M.plan(images, rules)
@@ -287,29 +287,55 @@ function M.plan(images, rules)
 
   -- Work in a fixed order, so the plan does not depend on the order the NAS
   -- lists images in (which copy of a name listed twice counts, for one).
-  local ordered = {}
-  for i, image in ipairs(images) do
-    ordered[i] = { image = image, name = format.image_name(image), id = tostring(normal_id(image.id)),
-                   created = format.known_time(image.created) and image.created or 0 }
+  -- The order is by repository, then name, then id, then newest first. Images
+  -- are grouped by repository and each group is sorted on its own, so the
+  -- work grows with the number of images, not faster.
+  local groups, group_names = {}, {}
+  for _, image in ipairs(images) do
+    local dangling = is_dangling(image)
+    -- The plan entry itself, with the fields the sort needs (removed below).
+    local item = { image = image, name = format.image_name(image), id = normal_id(image.id),
+                   created = format.known_time(image.created) and image.created or 0, dangling = dangling }
+    local repository = dangling and "" or tostring(image.repository)
+    local group = groups[repository]
+    if not group then
+      group = {}
+      groups[repository] = group
+      group_names[#group_names + 1] = repository
+    end
+    group[#group + 1] = item
   end
-  table.sort(ordered, function(a, b)
+  table.sort(group_names)
+  local function before(a, b)
     if a.name ~= b.name then
       return a.name < b.name
-    elseif a.id ~= b.id then
-      return a.id < b.id
+    end
+    local a_id, b_id = a.id or "", b.id or ""
+    if a_id ~= b_id then
+      return a_id < b_id
     end
     return a.created > b.created
-  end)
+  end
+  local ordered = {}
+  for _, repository in ipairs(group_names) do
+    local group = groups[repository]
+    table.sort(group, before)
+    for _, item in ipairs(group) do
+      ordered[#ordered + 1] = item
+    end
+  end
+  local any_container = next(used) ~= nil
 
   for _, item in ipairs(ordered) do
     local image = item.image
-    local entry = { image = image, name = item.name }
+    local entry = item
+    local dangling = item.dangling
+    entry.created, entry.dangling = nil, nil
     plan[#plan + 1] = entry
-    local dangling = is_dangling(image)
     -- One delete per reference (per id for a dangling image), however often
     -- the inventory lists it.
-    local identity = dangling and ("id:" .. tostring(normal_id(image.id))) or entry.name
-    local containers = containers_using(used, image)
+    local identity = dangling and ("id:" .. tostring(item.id)) or entry.name
+    local containers = any_container and containers_using(used, image)
     local excluded = rules.exclude_matchers and pattern.first_match(rules.exclude_matchers, image)
     if seen[identity] then
       set(entry, "keep", "duplicate", "listed twice by the NAS; handled once")
@@ -372,18 +398,21 @@ function M.plan(images, rules)
         set(entry, "keep", "unknown_age", "unknown age (no creation time), kept unless unknown_age = delete (--unknown-age delete)")
       end
     end
+    -- The reasons of this repository, made once: plans can have 100,000 entries.
+    local kept_reason = keep and string.format("one of the %d newest tags of %s", keep, repository)
+    local beyond_reason = keep and string.format("not among the %d newest tags of %s", keep, repository)
+    local beyond_but = keep and (beyond_reason .. ", but ") or ""
     for rank, entry in ipairs(ranked) do
       if keep == nil and rules.older_than_seconds == nil then
         set(entry, "keep", "no_rule", "no keep or older_than rule selects it")
       elseif keep ~= nil and rank <= keep then
-        set(entry, "keep", "keep", string.format("one of the %d newest tags of %s", keep, repository))
+        set(entry, "keep", "keep", kept_reason)
       else
-        local old_enough, age_reason = age_selects(entry, rules,
-          keep and string.format("not among the %d newest tags of %s, but ", keep, repository) or "")
+        local old_enough, age_reason = age_selects(entry, rules, beyond_but)
         if old_enough then
           local parts = {}
           if keep then
-            parts[#parts + 1] = string.format("not among the %d newest tags of %s", keep, repository)
+            parts[#parts + 1] = beyond_reason
           end
           if age_reason then
             parts[#parts + 1] = age_reason
@@ -405,13 +434,13 @@ function M.plan(images, rules)
   for _, repository in ipairs(repositories) do
     local kept_ids = {}
     for _, entry in ipairs(by_repository[repository]) do
-      local id = normal_id(entry.image.id)
+      local id = entry.id
       if id and entry.action == "keep" and not kept_ids[id] then
         kept_ids[id] = entry.name
       end
     end
     for _, entry in ipairs(by_repository[repository]) do
-      local id = normal_id(entry.image.id)
+      local id = entry.id
       if entry.action == "delete" and id and kept_ids[id] then
         set(entry, "keep", "same_image", string.format("same image as %s, which is kept", kept_ids[id]))
       end
@@ -431,12 +460,7 @@ function M.plan(images, rules)
     end
   end
 
-  table.sort(plan, function(a, b)
-    if a.name ~= b.name then
-      return a.name < b.name
-    end
-    return tostring(a.image.id) < tostring(b.image.id)
-  end)
+  -- The entries were made in sorted order: by repository, then by name.
   return plan
 end
 
