@@ -66,11 +66,19 @@ static const char *opt_string(lua_State *L, int table, const char *field) {
   return value;
 }
 
-static lua_Number opt_number(lua_State *L, int table, const char *field, lua_Number fallback) {
+/* The maximum timeout a client accepts, in seconds: a day, as for --timeout. */
+#define MAX_TIMEOUT_SECONDS 86400
+
+/* Reads a timeout field in seconds and returns it in milliseconds. The range
+   check also rejects NaN and infinity, whose conversion to long is undefined. */
+static long opt_timeout_ms(lua_State *L, int table, const char *field) {
   lua_getfield(L, table, field);
-  lua_Number value = luaL_optnumber(L, -1, fallback);
+  lua_Number seconds = luaL_optnumber(L, -1, 0);
   lua_pop(L, 1);
-  return value;
+  if (!(seconds >= 0 && seconds <= MAX_TIMEOUT_SECONDS))
+    return luaL_argerror(L, 1, lua_pushfstring(L, "%s must be from 0 to %d seconds", field,
+                                               MAX_TIMEOUT_SECONDS));
+  return (long)(seconds * 1000);
 }
 
 /* core.http_client{cacert=, insecure=, pinned_pubkey=, timeout= (s), connect_timeout= (s),
@@ -84,8 +92,8 @@ static int client_new(lua_State *L) {
   lua_getfield(L, 1, "insecure");
   options.insecure = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  options.timeout_ms = (long)(opt_number(L, 1, "timeout", 0) * 1000);
-  options.connect_timeout_ms = (long)(opt_number(L, 1, "connect_timeout", 0) * 1000);
+  options.timeout_ms = opt_timeout_ms(L, 1, "timeout");
+  options.connect_timeout_ms = opt_timeout_ms(L, 1, "connect_timeout");
   options.abort_flag = &lcore_abort;
 
   /* Created closed first, so a failure below leaves nothing half-built. */

@@ -55,10 +55,19 @@ local function env_boolean(name, text)
   usage(string.format("invalid %s=%q: use 1 or 0", name, text))
 end
 
+-- The maximum timeout, in seconds: a day, as src/cli.c allows for --timeout.
+local MAX_TIMEOUT = 86400
+
+-- Returns whether seconds is a valid timeout; NaN fails both comparisons.
+local function valid_timeout(seconds)
+  return seconds > 0 and seconds <= MAX_TIMEOUT
+end
+
 local function env_number(name, text)
   local number = tonumber(text)
-  if not number or number <= 0 then
-    usage(string.format("invalid %s=%q: give a number of seconds greater than 0", name, text))
+  if not number or not valid_timeout(number) then
+    usage(string.format("invalid %s=%q: give a number of seconds greater than 0 and at most %d "
+      .. "(a day), such as 30", name, text, MAX_TIMEOUT))
   end
   return number
 end
@@ -88,6 +97,10 @@ local function check_profile(name, profile, path)
     if type(value) ~= setting.type then
       usage(string.format("invalid %s in profile %q of %s: expected a %s, got %s",
         key, name, path, setting.type, type(value)))
+    end
+    if key == "timeout" and not valid_timeout(value) then
+      usage(string.format("invalid timeout %s in profile %q of %s: give a number of seconds "
+        .. "greater than 0 and at most %d (a day)", tostring(value), name, path, MAX_TIMEOUT))
     end
     -- A profile is Lua, not a shell, so "~/" would stay literal; expand it
     -- as people expect it to be.

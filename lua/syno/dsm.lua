@@ -280,6 +280,10 @@ function Session:decode(status, body, content_type, request, where)
     if data == nil or data == cjson.null then
       return {}
     end
+    if type(data) ~= "table" then
+      protocol_error(self, status, body, content_type, request, where, string.format(
+        "with success=true but data that is %s, not an object", errors.json_type(data)))
+    end
     return data
   end
 
@@ -298,6 +302,31 @@ function Session:decode(status, body, content_type, request, where)
   }
 end
 
+-- Checks the SYNO.API.Info entry of each API in names: when present, it must
+-- be an object whose path is a relative path under /webapi/, because the path
+-- goes into every request URL of that API.
+local function check_api_entries(self, data, names)
+  for _, api in ipairs(names) do
+    local entry = data[api]
+    local problem
+    if entry == nil then
+      -- The NAS does not offer this API; the caller decides what that means.
+    elseif type(entry) ~= "table" then
+      problem = "the entry is " .. errors.json_type(entry) .. ", not an object"
+    elseif type(entry.path) ~= "string" then
+      problem = "its path is " .. errors.json_type(entry.path) .. ", not a string"
+    elseif not entry.path:find("^[%w._/-]+$") or entry.path:find("..", 1, true)
+        or entry.path:sub(1, 1) == "/" then
+      problem = "its path " .. excerpt(entry.path) .. " is not a relative path under /webapi/"
+    end
+    if problem then
+      errors.raise { kind = "protocol", api = "SYNO.API.Info", method = "query", message = string.format(
+        "SYNO.API.Info on %s returned an invalid entry for %s: %s; check that --url points at "
+        .. "DSM itself", self.url, api, problem) }
+    end
+  end
+end
+
 --- Queries SYNO.API.Info for the APIs synosh uses, once per session.
 function Session:discover()
   if self.apis then
@@ -310,6 +339,7 @@ function Session:discover()
   if not data then
     error(err, 0)
   end
+  check_api_entries(self, data, M.wanted_apis)
   self.apis = data
   return data
 end
@@ -331,8 +361,8 @@ function Session:api_version(api, min_version, max_version)
   local low = math.max(math.tointeger(info.minVersion) or 1, min_version)
   if high < low then
     errors.raise { kind = "api", api = api, message = string.format(
-      "%s on %s offers versions %s to %s, but synosh speaks %d to %d",
-      api, self.url, tostring(info.minVersion), tostring(info.maxVersion), min_version, max_version) }
+      "%s on %s offers versions %d to %d, but synosh speaks %d to %d", api, self.url,
+      math.tointeger(info.minVersion) or 1, math.tointeger(info.maxVersion) or 1, min_version, max_version) }
   end
   return info.path, high
 end
@@ -534,6 +564,7 @@ function Session:api_info(api)
     if not data then
       error(err, 0)
     end
+    check_api_entries(self, data, { api })
     apis[api] = data[api]
   end
   return apis[api]

@@ -40,6 +40,18 @@ function M.is(value)
   return getmetatable(value) == Error
 end
 
+--- Names the JSON type of a value decoded by lua-cjson, for messages about
+-- malformed responses: "a number", "an array or object", "null".
+function M.json_type(value)
+  local kind = type(value)
+  if kind == "table" then
+    return "an array or object"
+  elseif kind == "userdata" then
+    return "null"
+  end
+  return "a " .. kind
+end
+
 --- Codes every DSM API shares.
 M.common = {
   [100] = "unknown error",

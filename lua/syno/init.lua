@@ -189,9 +189,9 @@ function syno.connect(options)
       usage(string.format("syno.connect: option %s must be a %s, got %s", key, expected, type(value)))
     end
   end
-  if options.timeout and options.timeout <= 0 then
-    usage(string.format("syno.connect: timeout must be a number of seconds greater than 0, got %s",
-      tostring(options.timeout)))
+  if options.timeout and not (options.timeout > 0 and options.timeout <= 86400) then
+    usage(string.format("syno.connect: timeout must be a number of seconds greater than 0 "
+      .. "and at most 86400 (a day), got %s", tostring(options.timeout)))
   end
   if options.dialect and not operations.choices[options.dialect] then
     usage(string.format("syno.connect: invalid dialect %q: use auto, document or container-manager",

@@ -2,7 +2,9 @@
 -- 127.0.0.1, and running the synosh binary as a subprocess.
 --
 -- tests/run sets SYNOSH_ROOT (the repository), SYNOSH_BIN (the binary) and
--- SYNOSH_CERTS (the folder made by tests/helpers/make-certs.sh).
+-- SYNOSH_CERTS (the folder made by tests/helpers/make-certs.sh). When
+-- SYNOSH_WRAPPER is set (such as "valgrind --leak-check=full"), its words come
+-- before the binary on every command line that runs synosh.
 
 local core = require "syno.core"
 local cjson = require "cjson"
@@ -26,6 +28,31 @@ local function capture(text)
       file:close()
     end
   end
+end
+
+-- The wrapper's words, split at spaces.
+M.wrapper = {}
+for word in (os.getenv("SYNOSH_WRAPPER") or ""):gmatch("%S+") do
+  M.wrapper[#M.wrapper + 1] = word
+end
+
+--- Returns the words that run synosh: the wrapper's, then the binary.
+function M.synosh_words()
+  local words = { table.unpack(M.wrapper) }
+  words[#words + 1] = M.bin
+  return words
+end
+
+-- Variables that reach synosh although the rest of the environment is
+-- replaced: the sanitizer settings, so a sanitizer build reports as configured.
+local passed_through = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }
+
+--- Copies the sanitizer settings of this process into env and returns env.
+function M.pass_through(env)
+  for _, name in ipairs(passed_through) do
+    env[name] = os.getenv(name)
+  end
+  return env
 end
 
 -- The accounts of tests/fixtures/homelab.json, by account name.
@@ -61,6 +88,7 @@ local function environment(dir, extra, defaults)
     PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
     XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8",
   }
+  M.pass_through(env)
   for key, value in pairs(defaults or {}) do
     env[key] = value
   end
@@ -232,7 +260,7 @@ end
 -- environment starts empty except PATH, HOME and XDG folders in a new temporary folder.
 function M.run(options)
   local dir = M.tmpdir()
-  local words = { M.bin }
+  local words = M.synosh_words()
   for _, arg in ipairs(options.args or {}) do
     words[#words + 1] = arg
   end
@@ -273,7 +301,9 @@ function M.run_pty(options)
     end
   end
   words[#words + 1] = "--"
-  words[#words + 1] = M.bin
+  for _, word in ipairs(M.synosh_words()) do
+    words[#words + 1] = word
+  end
   for _, arg in ipairs(options.args or {}) do
     words[#words + 1] = arg
   end

@@ -71,7 +71,7 @@ RECORDED_HEADERS = ("X-SYNO-TOKEN", "Cookie", "Content-Type", "User-Agent")
 # Docker prints this for both the repository and the tag of a dangling image.
 NONE_NAME = "<none>"
 
-FAULT_KINDS = ("html", "truncate", "cut", "drop", "delay", "http_status", "dsm_error")
+FAULT_KINDS = ("html", "truncate", "cut", "drop", "delay", "http_status", "dsm_error", "body")
 
 PORTAL_PAGE = """<!DOCTYPE html>
 <html class="img-no-dragging">
@@ -1243,6 +1243,14 @@ class Simulator:
                 raise ControlError(f"{where}: a dsm_error fault needs code, an integer")
         if kind == "drop" and not isinstance(result.get("apply", False), bool):
             raise ControlError(f"{where}: apply must be true or false")
+        if kind == "body":
+            if not isinstance(result.get("body"), str):
+                raise ControlError(f"{where}: a body fault needs body, a string")
+            status = result.setdefault("status", 200)
+            if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+                raise ControlError(f"{where}: status must be an integer from 100 to 599")
+            if not isinstance(result.setdefault("content_type", "application/json"), str):
+                raise ControlError(f"{where}: content_type must be a string")
         return result
 
     # -- request handling --------------------------------------------------
@@ -1611,6 +1619,9 @@ class DsmRequestHandler(http.server.BaseHTTPRequestHandler):
             reply = html_reply(fault["status"], render_error_page(fault["status"]))
         elif kind == "dsm_error":
             reply = error_reply(fault["code"], reason="injected dsm_error fault")
+        elif kind == "body":
+            reply = Reply(fault["status"], fault["content_type"], fault["body"].encode("utf-8"),
+                          reason="injected body fault")
         elif kind == "drop" and not fault.get("apply", False):
             reply = None
         else:

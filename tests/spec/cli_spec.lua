@@ -375,7 +375,7 @@ describe("logout at exit", function()
       assignments[#assignments + 1] = key .. "=" .. testenv.quote(value)
     end
     local command = string.format("env %s %s -e %s | head -n 1 >/dev/null", table.concat(assignments, " "),
-      testenv.quote(testenv.bin),
+      testenv.quote_words(testenv.synosh_words()),
       testenv.quote("require('syno.image').list() for i = 1, 200000 do print(i) end"))
     os.execute(command)
     assert_logged_out()
@@ -578,6 +578,24 @@ describe("settings", function()
     result = run { args = show_dialect, env = { XDG_CONFIG_HOME = config } }
     assert.are.equal(2, result.status)
     assert.matches('invalid dialect "dsm7" in profile "default"', result.stderr, 1, true)
+  end)
+
+  -- Found by fuzzing: a timeout too large for a C long reached libcurl
+  -- through an undefined float-to-integer conversion.
+  it("SYNO_TIMEOUT over a day exits 2", function()
+    for _, text in ipairs { "1e300", "86401" } do
+      local result = run { args = show, env = { SYNO_TIMEOUT = text, SYNO_URL = "http://x.invalid", SYNO_USER = "u" } }
+      assert.are.equal(2, result.status, text)
+      assert.matches(string.format('invalid SYNO_TIMEOUT="%s": give a number of seconds greater than 0 '
+        .. "and at most 86400", text), result.stderr, 1, true)
+    end
+  end)
+
+  it("profile timeout over a day exits 2", function()
+    local config = write_profiles([[return { default = { url = "http://x.invalid", user = "u", timeout = 1e309 } }]])
+    local result = run { args = show, env = { XDG_CONFIG_HOME = config } }
+    assert.are.equal(2, result.status)
+    assert.matches('invalid timeout inf in profile "default"', result.stderr, 1, true)
   end)
 
   it("warns about a password file others can read", function()

@@ -35,7 +35,9 @@ local function run_shell(options)
     end
   end
   table.insert(words, "--")
-  table.insert(words, testenv.bin)
+  for _, word in ipairs(testenv.synosh_words()) do
+    table.insert(words, word)
+  end
   for _, arg in ipairs(options.args or {}) do
     table.insert(words, arg)
   end
@@ -44,6 +46,7 @@ local function run_shell(options)
     PATH = os.getenv("PATH"), HOME = dir, XDG_CONFIG_HOME = dir .. "/config",
     XDG_STATE_HOME = dir .. "/state", LANG = "C.UTF-8", TERM = "dumb", COLUMNS = "80",
   }
+  testenv.pass_through(env)
   for key, value in pairs(options.env or {}) do
     env[key] = value or nil
   end

@@ -147,6 +147,24 @@ describe("session", function()
     assert.matches("option timeout must be a number, got string", err.message, 1, true)
   end)
 
+  it("rejects an infinite or NaN timeout", function()
+    for _, timeout in ipairs { math.huge, 0 / 0, 86401 } do
+      local ok, err = pcall(syno.connect, { url = sim.url, user = "admin", password = "x", timeout = timeout })
+      assert.is_false(ok)
+      assert.are.equal("usage", err.kind)
+      assert.matches("timeout must be a number of seconds greater than 0 and at most 86400", err.message, 1, true)
+    end
+  end)
+
+  it("HTTP client rejects a timeout over a day", function()
+    local core = require "syno.core"
+    for _, timeout in ipairs { math.huge, -1, 0 / 0, 1e300 } do
+      local ok, message = pcall(core.http_client, { timeout = timeout })
+      assert.is_false(ok)
+      assert.matches("timeout must be from 0 to 86400 seconds", message, 1, true)
+    end
+  end)
+
   it("rejects a URL without a scheme", function()
     local ok, err = pcall(syno.connect, { url = "nas.local:5001", user = "admin", password = "x" })
     assert.is_false(ok)

@@ -5,6 +5,59 @@
 -- A dialect is data; syno.operations describes the shape and runs it. Every
 -- operation of this dialect is one wire row. The operations that only
 -- Container Manager has are missing here, so they raise kind "unsupported".
+--
+-- A result function receives the envelope's data (always a table) and raises
+-- a protocol error when a field it reads has the wrong JSON type, so a
+-- malformed response never reaches a script as a Lua runtime error.
+
+local errors = require "syno.errors"
+
+local function shape_error(where, field, value, expected)
+  errors.raise { kind = "protocol", message = string.format(
+    "%s returned %s %s where %s was expected; the NAS sent a response this client cannot read",
+    where, field, errors.json_type(value), expected) }
+end
+
+local function is_array(value)
+  if type(value) ~= "table" then
+    return false
+  end
+  local count = 0
+  for _ in pairs(value) do
+    count = count + 1
+  end
+  return count == #value
+end
+
+-- Returns data[field] when it is an array of objects; a missing field is an
+-- empty array.
+local function objects(data, field, where)
+  local value = data[field]
+  if value == nil then
+    return {}
+  end
+  if not is_array(value) then
+    shape_error(where, field, value, "an array")
+  end
+  for index, item in ipairs(value) do
+    if type(item) ~= "table" then
+      shape_error(where, string.format("%s[%d]", field, index), item, "an object")
+    end
+  end
+  return value
+end
+
+-- JSON names of the Lua types that optional() checks for.
+local json_names = { table = "an object", number = "a number", string = "a string" }
+
+-- Returns data[field] when it is nil or of the Lua type expected.
+local function optional(data, field, expected, where)
+  local value = data[field]
+  if value ~= nil and type(value) ~= expected then
+    shape_error(where, field, value, json_names[expected])
+  end
+  return value
+end
 
 return {
   name = "document",
@@ -31,14 +84,15 @@ return {
       api = "SYNO.Docker.Image", method = "list", version = 1, http = "GET",
       params = { "offset", "limit", "show_dsm" },
       result = function(data)
-        return data.images or {}, data.total
+        local where = "SYNO.Docker.Image list"
+        return objects(data, "images", where), optional(data, "total", "number", where)
       end,
     },
     get = {
       api = "SYNO.Docker.Image", method = "get", version = 1, http = "GET",
       params = { "repository", "tag" },
       result = function(data)
-        return data.image
+        return optional(data, "image", "table", "SYNO.Docker.Image get")
       end,
     },
     pull = {
@@ -48,7 +102,11 @@ return {
         return { task_id = "dry-run" }
       end,
       result = function(data)
-        return data.task_id
+        local task_id = data.task_id
+        if task_id ~= nil and type(task_id) ~= "string" and type(task_id) ~= "number" then
+          shape_error("SYNO.Docker.Image pull", "task_id", task_id, "a string")
+        end
+        return task_id
       end,
     },
     delete = {
@@ -62,14 +120,14 @@ return {
       api = "SYNO.Docker.Image.Search", method = "search", version = 1, http = "GET",
       params = { "query", "registry" },
       result = function(data)
-        return data.images or {}
+        return objects(data, "images", "SYNO.Docker.Image.Search search")
       end,
     },
     registry_list = {
       api = "SYNO.Docker.Image.Registry", method = "list", version = 1, http = "GET",
       params = {},
       result = function(data)
-        return data.registries or {}
+        return objects(data, "registries", "SYNO.Docker.Image.Registry list")
       end,
     },
     registry_add = {
