@@ -1,6 +1,6 @@
 -- Fuzz driver for the response handling path: arbitrary HTTP responses go
 -- through syno.dsm (envelope decoding with cjson, error mapping, discovery,
--- login, re-login) and syno.operations (dialect results) exactly as the
+-- login, re-login) and syno.functions (dialect results) exactly as the
 -- client uses them. Only the transport is replaced: instead of libcurl, each
 -- request takes the next response from the input. src/http.c itself is
 -- covered by the test suite against the simulator.
@@ -22,7 +22,7 @@
 local core = require "syno.core"
 local dsm = require "syno.dsm"
 local errors = require "syno.errors"
-local operations = require "syno.operations"
+local functions = require "syno.functions"
 
 local PASSWORD = "fuzz-Secret-pw"
 local MAX_BODY = 1024 * 1024
@@ -30,8 +30,11 @@ local MAX_BODY = 1024 * 1024
 local KINDS = {
   usage = true, auth = true, otp_required = true, permission = true, not_found = true,
   session = true, network = true, tls = true, timeout = true, protocol = true, api = true,
-  interrupted = true,
+  interrupted = true, unsupported = true,
 }
+
+-- Reads that fail on the way are retried; without the wait between tries.
+dsm.retry_delay = 0
 
 -- Messages go nowhere, but each must be one line.
 local messages_ok = true
@@ -138,7 +141,7 @@ local function attempt(where, input, fn, ...)
 end
 
 local function run_session(input, session)
-  local image = operations.image_module(function()
+  local image = functions.image_module(function()
     return session
   end)
 
