@@ -71,28 +71,9 @@ if #rest > 0 then
   args.fail(spec, "unexpected argument " .. rest[1])
 end
 
--- Reads exclude patterns from a file: one per line, blank lines and # comments skipped.
-local function read_patterns(path, into)
-  local file, message = io.open(path, "r")
-  if not file then
-    args.fail(spec, "cannot read --exclude-file: " .. message)
-  end
-  local text, read_error = file:read("a")
-  file:close()
-  if not text then
-    args.fail(spec, string.format("cannot read --exclude-file %s: %s", path, tostring(read_error)))
-  end
-  for line in text:gmatch("[^\n]+") do
-    local pattern_text = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
-    if pattern_text ~= "" then
-      into[#into + 1] = pattern_text
-    end
-  end
-end
-
 local exclude = options.exclude or {}
 for _, path in ipairs(options.exclude_file or {}) do
-  read_patterns(path, exclude)
+  args.read_list(spec, "--exclude-file", path, exclude)
 end
 
 local rules = {

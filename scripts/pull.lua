@@ -52,24 +52,7 @@ if (options.timeout or options.settle) and not options.wait then
 end
 
 for _, path in ipairs(options.file or {}) do
-  local file, message
-  if path == "-" then
-    file = io.stdin
-  else
-    file, message = io.open(path, "r")
-    if not file then
-      args.fail(spec, "cannot read --file: " .. message)
-    end
-  end
-  for line in file:lines() do
-    local text = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
-    if text ~= "" then
-      references[#references + 1] = text
-    end
-  end
-  if file ~= io.stdin then
-    file:close()
-  end
+  args.read_list(spec, "--file", path, references)
 end
 if #references == 0 then
   args.fail(spec, "no image to pull; give references as arguments or --file FILE")

@@ -68,7 +68,7 @@ void http_client_free(struct http_client *client);
 /*
  * Sends one request. With fresh_connect, the request goes on a new connection:
  * libcurl sends a request again by itself when a reused connection closes
- * before any answer, which for a write could repeat what the NAS already did.
+ * before any response, which for a write could repeat what the NAS already did.
  * On a new connection there is no such resend.
  */
 enum http_failure http_request(struct http_client *client, const char *method,

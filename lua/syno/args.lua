@@ -75,6 +75,33 @@ function M.one_of(...)
   end
 end
 
+--- Appends the entries of a list file to into: one per line, with blank
+-- lines and "#" comments skipped. path "-" reads standard input. A file that
+-- cannot be read is a usage error that names option.
+function M.read_list(spec, option, path, into)
+  local file, message = io.stdin, nil
+  if path ~= "-" then
+    file, message = io.open(path, "r")
+    if not file then
+      fail(spec, string.format("cannot read %s: %s", option, message))
+    end
+  end
+  local text, read_error = file:read("a")
+  if file ~= io.stdin then
+    file:close()
+  end
+  if not text then
+    fail(spec, string.format("cannot read %s %s: %s", option, path, tostring(read_error)))
+  end
+  for line in text:gmatch("[^\n]+") do
+    local entry = line:gsub("#.*$", ""):match("^%s*(.-)%s*$")
+    if entry ~= "" then
+      into[#into + 1] = entry
+    end
+  end
+  return into
+end
+
 --- Parses list (the script's arguments) by spec. Returns the options (keys
 -- are option names without "--" and with "_" for "-") and the other
 -- arguments. -h and --help print spec.usage and exit 0.

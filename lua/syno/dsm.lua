@@ -240,7 +240,7 @@ function Session:send(request)
   end
   self.requests = self.requests + 1
   -- A write goes on a new connection, so libcurl never sends it twice by
-  -- itself (see http_request); after a lost answer the caller reads back.
+  -- itself (see http_request); after a lost response the caller reads back.
   local fresh = request.http == "POST" and request.api ~= "SYNO.API.Auth"
   local status, text, content_type, curl_code = self.http:request(request.http, url, body, headers, fresh)
   if not status then

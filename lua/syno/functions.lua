@@ -179,7 +179,7 @@ local function task_status(session, name, task_id)
 end
 
 -- Error kinds after which a write may have happened on the NAS although no
--- answer came back: the request was sent, then the connection or the answer
+-- response came back: the request was sent, then the connection or the response
 -- failed.
 local uncertain_kinds = { network = true, timeout = true, protocol = true }
 
@@ -204,7 +204,7 @@ local function is_present(present, item)
   return present[item.repository .. ":" .. item.tag] == true
 end
 
---- Decides a delete whose answer was lost (err of an uncertain kind): reads
+--- Decides a delete whose response was lost (err of an uncertain kind): reads
 -- the images back instead of sending the delete again, because a repeated
 -- delete could remove what another tag or a new pull brought back. Returns
 -- true when the image is gone, or raises err with what the check found.
@@ -220,13 +220,13 @@ local function confirm_deleted(session, item, err)
       item.display)
     error(err, 0)
   end
-  core.message("info", string.format("the answer to the delete of %s was lost (%s), but the image is "
+  core.message("info", string.format("the response to the delete of %s was lost (%s), but the image is "
     .. "gone, so it counts as deleted", item.display, err.kind))
   return true
 end
 M.confirm_deleted = confirm_deleted
 
--- Runs the delete of one resolved item, reading back after a lost answer.
+-- Runs the delete of one resolved item, reading back after a lost response.
 local function delete_one(session, item, force)
   local ok, err = pcall(operations.run, session, "delete",
     { repository = item.repository, tag = item.tag, display = item.display, force = force or false },
@@ -388,7 +388,7 @@ function M.image_module(get_session)
     end
     if operations.offers(session, "delete_many") then
       local results = operations.run(session, "delete_many", { items = items, batch_size = batch_size })
-      -- Where the answer to a batch was lost, read back which images are gone
+      -- Where the response to a batch was lost, read back which images are gone
       -- instead of sending the batch again.
       local uncertain = false
       for _, result in ipairs(results) do

@@ -11,7 +11,7 @@
 --
 -- A pattern that can never match a valid reference (a regular expression
 -- such as "redis:.*", capitals in the repository, characters no reference
--- has) is refused with a message that says why, because an exclude pattern
+-- has) is rejected with a message that gives the reason, because an exclude pattern
 -- that silently matches nothing would let a cleanup delete what it names.
 
 local M = {}
@@ -50,6 +50,7 @@ local function split(pattern)
   end
   return pattern, nil
 end
+M.split = split
 
 -- Translates glob text into a Lua pattern body.
 local function translate(glob, original)
@@ -103,7 +104,7 @@ local function translate(glob, original)
 end
 
 --- Compiles pattern. Returns a matcher {pattern =, matches = function(image)}
--- or nil and a one-line message that says what is wrong and what to write.
+-- or nil and a one-line message that names the problem and the glob to write.
 function M.compile(pattern)
   if type(pattern) ~= "string" then
     return nil, string.format("a pattern must be a string, got %s", type(pattern))

@@ -178,20 +178,10 @@ local function canonical_name(repository, tag)
   return repository .. ":" .. (tag or "latest")
 end
 
+-- Splits a container's image reference into repository and tag (nil when
+-- it has none), ignoring a digest.
 local function split_reference(text)
-  local name = text:gsub("@.*$", "")
-  local last_slash = 0
-  for i = #name, 1, -1 do
-    if name:sub(i, i) == "/" then
-      last_slash = i
-      break
-    end
-  end
-  local colon = name:find(":", last_slash + 1, true)
-  if colon then
-    return name:sub(1, colon - 1), name:sub(colon + 1)
-  end
-  return name, nil
+  return pattern.split((text:gsub("@.*$", "")))
 end
 
 -- Builds the lookup of images in use: canonical name or id -> container names.
@@ -524,7 +514,7 @@ end
 local execute
 
 function M.execute(plan, image, options)
-  -- A signal stops the run after the current delete, so the report can say
+  -- A signal stops the run after the current delete, so the report can list
   -- exactly what was deleted (see core.hold_interrupts).
   local held = core.hold_interrupts(true)
   local ok, report = pcall(execute, plan, image, options)

@@ -5,7 +5,7 @@
 -- synosh polls it. Otherwise it reads the image back until its id changes:
 -- a new image is "pulled"; an image that was there and has not changed after
 -- `settle` seconds is "up to date" (the NAS may still be pulling a large
--- update, so the detail says so).
+-- update, and the detail mentions that).
 
 local core = require "syno.core"
 local errors = require "syno.errors"
@@ -134,7 +134,7 @@ end
 local run
 
 function M.run(options)
-  -- A signal stops the run after the current call, and the report says so.
+  -- A signal stops the run after the current call, and the report marks it interrupted.
   local held = core.hold_interrupts(true)
   local ok, report = pcall(run, options)
   core.hold_interrupts(held)

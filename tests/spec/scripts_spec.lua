@@ -80,7 +80,7 @@ describe("scripts", function()
   describe("cleanup", function()
     local rules = { "--keep", "2", "--older-than", "30d", "--exclude", "lscr.io/*" }
 
-    it("dry run prints a plan with a reason on every line and sends no write", function()
+    it("dry run gives reasons and sends no write", function()
       local args = { cleanup }
       for _, word in ipairs(rules) do
         args[#args + 1] = word
