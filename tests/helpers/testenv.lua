@@ -44,8 +44,9 @@ function M.synosh_words()
 end
 
 -- Variables that reach synosh although the rest of the environment is
--- replaced: the sanitizer settings, so a sanitizer build reports as configured.
-local passed_through = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }
+-- replaced: the sanitizer settings, so a sanitizer build reports as
+-- configured, and SYNOSH_MALLOC, which tests/valgrind sets.
+local passed_through = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "SYNOSH_MALLOC" }
 
 --- Copies the sanitizer settings of this process into env and returns env.
 function M.pass_through(env)
