@@ -152,6 +152,11 @@ function M.parse(list, spec)
         if option.repeated then
           options[key] = options[key] or {}
           table.insert(options[key], value)
+        elseif options[key] ~= nil and options[key] ~= value then
+          -- Last one wins is the usual rule, but for a cleanup policy
+          -- "--keep 3 --keep 1" more likely is a mistake than an override.
+          fail(spec, string.format("%s is given twice, as %s and %s: give it once", name,
+            tostring(options[key]), tostring(value)))
         else
           options[key] = value
         end

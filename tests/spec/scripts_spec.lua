@@ -246,6 +246,15 @@ describe("scripts", function()
       assert.matches("synosh: error: stopped: ", result.stderr, 1, true)
     end)
 
+    it("rejects an option given twice with different values", function()
+      local result = run { cleanup, "--keep", "3", "--older-than", "30d", "--keep=1" }
+      assert.are.equal(2, result.status)
+      assert.matches("cleanup.lua: --keep is given twice, as 3 and 1: give it once", result.stderr, 1, true)
+      assert.are.equal(0, #sim:log())
+      result = run { cleanup, "--keep", "3", "--keep", "3", "--dry-run", "--dry-run" }
+      assert.are.equal(0, result.status, result.stderr)
+    end)
+
     it("says where synosh's own options belong", function()
       local result = run { cleanup, "--quiet" }
       assert.are.equal(2, result.status)
