@@ -129,9 +129,12 @@ function M.write_file(path, text, mode)
   return path
 end
 
+-- tests/run sets SYNOSH_TEST_TMP and removes it at the end of the run.
+local temporary_root = os.getenv("SYNOSH_TEST_TMP") or "/tmp"
+
 --- Creates a fresh temporary folder and returns its path.
 function M.tmpdir()
-  local handle = io.popen("mktemp -d /tmp/synosh-test.XXXXXX")
+  local handle = io.popen("mktemp -d " .. M.quote(temporary_root .. "/synosh-test.XXXXXX"))
   local path = handle:read("l")
   handle:close()
   return path
@@ -229,6 +232,9 @@ function Sim:stop()
   self.pipe:close()
   self.control:close()
   os.execute("rm -rf " .. M.quote(self.dir))
+  for _, dir in ipairs(self.scratch_dirs or {}) do
+    os.execute("rm -rf " .. M.quote(dir))
+  end
 end
 
 --- Connection options for the admin account on sim.
@@ -320,6 +326,9 @@ end
 --- Environment variables that point synosh at sim as admin with a password file.
 function M.sim_env(sim, extra)
   local dir = M.tmpdir()
+  -- sim:stop() removes it.
+  sim.scratch_dirs = sim.scratch_dirs or {}
+  sim.scratch_dirs[#sim.scratch_dirs + 1] = dir
   local password_file = M.write_file(dir .. "/password", M.password .. "\n", "600")
   local env = { SYNO_URL = sim.url, SYNO_USER = M.user, SYNO_PASSWORD_FILE = password_file }
   if sim.tls then
