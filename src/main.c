@@ -264,15 +264,18 @@ static const struct cli_options *host_options;
 
 /* Reports an error raised outside any protected call, then lets Lua abort. */
 static int panic(lua_State *L) {
-  const char *message = lua_tostring(L, -1);
-  msg_print(MSG_ERROR, "unprotected Lua error: %s", message != NULL ? message : "(not a string)");
+  /* lua_tostring would convert a number in place, which may allocate. */
+  const char *message = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+  msg_print(MSG_ERROR, "unprotected Lua error: %s", message);
   return 0;
 }
 
 /* Lua's warn(): off until a script calls warn("@on"), as in lua.c. The
-   pieces of one warning become one "synosh: warning:" line. */
+   pieces of one warning become one "synosh: warning:" line, cut with "..."
+   after 1,023 bytes. */
 static struct {
   int on;
+  int cut;
   size_t used;
   char text[1024];
 } warnings;
@@ -288,15 +291,18 @@ static void warn_function(void *ud, const char *piece, int to_continue) {
   }
   size_t length = strlen(piece);
   size_t room = sizeof warnings.text - 1 - warnings.used;
-  if (length > room)
+  if (length > room) {
     length = room;
+    warnings.cut = 1;
+  }
   memcpy(warnings.text + warnings.used, piece, length);
   warnings.used += length;
   warnings.text[warnings.used] = '\0';
   if (!to_continue) {
     if (warnings.on)
-      msg_print(MSG_WARNING, "%s", warnings.text);
+      msg_print(MSG_WARNING, "%s%s", warnings.text, warnings.cut ? "..." : "");
     warnings.used = 0;
+    warnings.cut = 0;
   }
 }
 
