@@ -113,6 +113,82 @@ describe("malformed responses", function()
   end)
 end)
 
+describe("malformed Container Manager responses", function()
+  local sim, nas
+
+  setup(function()
+    sim = testenv.start_sim { args = { "--dialect", "container-manager" } }
+  end)
+
+  teardown(function()
+    sim:stop()
+  end)
+
+  before_each(function()
+    sim:reset()
+    nas = testenv.connect(sim)
+  end)
+
+  after_each(function()
+    nas:close()
+  end)
+
+  local function image_entry(tags)
+    return { id = IMAGE_ID, repository = "nginx", tags = tags, size = 1, created = 2 }
+  end
+
+  -- Each row: the body, the API and method it replaces, the call, and a part
+  -- of the expected message.
+  local cases = {
+    { "list images as a number", envelope { images = 5 }, "SYNO.Docker.Image", "list",
+      function() return nas.image.list() end,
+      "SYNO.Docker.Image list returned images a number where an array was expected" },
+    { "list entry as a number", envelope { images = { 5 } }, "SYNO.Docker.Image", "list",
+      function() return nas.image.list() end,
+      "SYNO.Docker.Image list returned images[1] a number where an object was expected" },
+    { "get from a list of numbers", envelope { images = { 5 } }, "SYNO.Docker.Image", "list",
+      function() return nas.image.get("nginx:latest") end,
+      "SYNO.Docker.Image list returned images[1] a number where an object was expected" },
+    { "tags as a string", envelope { images = { image_entry("latest") } }, "SYNO.Docker.Image", "list",
+      function() return nas.image.list() end,
+      "SYNO.Docker.Image list images[1] returned tags a string where an array was expected" },
+    { "tag as a number", envelope { images = { image_entry { 1 } } }, "SYNO.Docker.Image", "list",
+      function() return nas.image.list() end,
+      "SYNO.Docker.Image list images[1] returned tags[1] a number where a string was expected" },
+    { "registries as a number", envelope { registries = 7 }, "SYNO.Docker.Registry", "get",
+      function() return nas.image.registry.list() end,
+      "SYNO.Docker.Registry get returned registries a number where an array was expected" },
+    { "search results as a string", envelope { data = "none" }, "SYNO.Docker.Registry", "search",
+      function() return nas.image.search("nginx") end,
+      "SYNO.Docker.Registry search returned data a string where an array was expected" },
+    { "containers as a number", envelope { containers = 3 }, "SYNO.Docker.Container", "list",
+      function() return nas.container.list() end,
+      "SYNO.Docker.Container list returned containers a number where an array was expected" },
+    { "pruned images as a string", envelope { ImagesDeleted = "all" }, "SYNO.Docker.Image", "prune",
+      function() return nas.image.prune() end,
+      "SYNO.Docker.Image prune returned ImagesDeleted a string where an array was expected" },
+  }
+
+  for _, case in ipairs(cases) do
+    local name, body, api, method, fn, expected = table.unpack(case)
+    it(name .. " is a protocol error", function()
+      sim:faults { { kind = "body", api = api, method = method, body = body } }
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      assert_protocol_error(err, expected)
+    end)
+  end
+
+  it("an image with null tags is one dangling record", function()
+    local body = '{"success":true,"data":{"images":[{"id":"' .. IMAGE_ID
+      .. '","repository":"nginx","tags":null,"size":1,"created":2}]}}'
+    sim:faults { { kind = "body", api = "SYNO.Docker.Image", method = "list", body = body } }
+    local images = nas.image.list()
+    assert.are.equal(1, #images)
+    assert.are.equal("<none>", images[1].tag)
+  end)
+end)
+
 describe("malformed discovery", function()
   local sim
 

@@ -7,6 +7,7 @@
 
 local dsm = require "syno.dsm"
 local errors = require "syno.errors"
+local shape = require "syno.dialect.shape"
 
 local IMAGE = "SYNO.Docker.Image"
 local REGISTRY = "SYNO.Docker.Registry"
@@ -106,7 +107,7 @@ M.operations = {
       return { ImagesDeleted = {}, SpaceReclaimed = 0 }
     end,
     result = function(data)
-      data.ImagesDeleted = data.ImagesDeleted or {}
+      data.ImagesDeleted = shape.objects(data, "ImagesDeleted", IMAGE .. " prune")
       return dsm.integers(data, { "SpaceReclaimed" })
     end,
   },
@@ -142,7 +143,7 @@ M.operations = {
     params = { "offset", "limit", "type" },
     result = function(data)
       local total = data.total
-      return data.containers or {}, math.tointeger(total) or total
+      return shape.objects(data, "containers", CONTAINER .. " list"), math.tointeger(total) or total
     end,
   },
 }
@@ -150,10 +151,11 @@ M.operations = {
 -- Returns one record per tag of each list entry, with tag in place of the
 -- tags array. An entry without tags (a dangling image) gives one record with
 -- repository and tag <none>.
-local function records_of(entries)
+local function records_of(data)
+  local where = IMAGE .. " list"
   local records = {}
-  for _, entry in ipairs(entries or {}) do
-    local tags = type(entry.tags) == "table" and entry.tags or {}
+  for index, entry in ipairs(shape.objects(data, "images", where)) do
+    local tags = shape.strings(entry, "tags", string.format("%s images[%d]", where, index))
     local function add(tag)
       local record = {}
       for key, value in pairs(entry) do
@@ -180,7 +182,7 @@ end
 -- Lists every image of the NAS as records.
 local function list_all(context, show_dsm)
   local data = context.call("list", { offset = 0, limit = -1, show_dsm = show_dsm })
-  return records_of(data.images)
+  return records_of(data)
 end
 
 local function image_key(record)
@@ -368,7 +370,7 @@ function M.perform.search(context, values, description)
   end
   local data = context.call("registry_search",
     { q = values.query, offset = 0, limit = SEARCH_LIMIT, page_size = SEARCH_LIMIT }, description)
-  local results = type(data.data) == "table" and data.data or {}
+  local results = shape.objects(data, "data", REGISTRY .. " search")
   for _, result in ipairs(results) do
     dsm.integers(result, { "star_count", "downloads" })
   end
@@ -378,7 +380,7 @@ end
 --- Lists the registries; the one in use (the active registry) has is_default = true.
 function M.perform.registry_list(context)
   local data = context.call("registry_get", {})
-  local registries = type(data.registries) == "table" and data.registries or {}
+  local registries = shape.objects(data, "registries", REGISTRY .. " get")
   for _, registry in ipairs(registries) do
     registry.is_default = registry.name == data.using
   end

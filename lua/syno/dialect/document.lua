@@ -10,54 +10,8 @@
 -- a protocol error when a field it reads has the wrong JSON type, so a
 -- malformed response never reaches a script as a Lua runtime error.
 
-local errors = require "syno.errors"
-
-local function shape_error(where, field, value, expected)
-  errors.raise { kind = "protocol", message = string.format(
-    "%s returned %s %s where %s was expected; the NAS sent a response this client cannot read",
-    where, field, errors.json_type(value), expected) }
-end
-
-local function is_array(value)
-  if type(value) ~= "table" then
-    return false
-  end
-  local count = 0
-  for _ in pairs(value) do
-    count = count + 1
-  end
-  return count == #value
-end
-
--- Returns data[field] when it is an array of objects; a missing field is an
--- empty array.
-local function objects(data, field, where)
-  local value = data[field]
-  if value == nil then
-    return {}
-  end
-  if not is_array(value) then
-    shape_error(where, field, value, "an array")
-  end
-  for index, item in ipairs(value) do
-    if type(item) ~= "table" then
-      shape_error(where, string.format("%s[%d]", field, index), item, "an object")
-    end
-  end
-  return value
-end
-
--- JSON names of the Lua types that optional() checks for.
-local json_names = { table = "an object", number = "a number", string = "a string" }
-
--- Returns data[field] when it is nil or of the Lua type expected.
-local function optional(data, field, expected, where)
-  local value = data[field]
-  if value ~= nil and type(value) ~= expected then
-    shape_error(where, field, value, json_names[expected])
-  end
-  return value
-end
+local shape = require "syno.dialect.shape"
+local shape_error, objects, optional = shape.error, shape.objects, shape.optional
 
 return {
   name = "document",
