@@ -14,7 +14,7 @@ local usage_text = [[
 usage: synosh [connection options] scripts/cleanup.lua [options]
 
 Rules (an image is deleted only when every rule given selects it):
-  --keep N             keep the N newest tags of each repository (default 3)
+  --keep N             keep the N newest images of each repository (default 3)
   --older-than AGE     delete only images created more than AGE ago, such as
                        30d, 12h, 2w or 1w3d (units s, min, h, d, w)
   --unknown-age WHAT   images without a creation time: keep (default) or delete

@@ -93,8 +93,13 @@ table.sort(names)
 
 for _, name in ipairs(names) do
   local group = repositories[name]
+  -- Newest first, and tags of one age in the order cleanup.lua ranks them.
   table.sort(group, function(a, b)
-    return (tonumber(a.created) or 0) > (tonumber(b.created) or 0)
+    local a_created, b_created = tonumber(a.created) or 0, tonumber(b.created) or 0
+    if a_created ~= b_created then
+      return a_created > b_created
+    end
+    return policy.tag_before(tostring(a.tag), tostring(b.tag))
   end)
   local size = disk_size(group)
   print(string.format("%s  (%d tag%s, %s)", name, #group, #group == 1 and "" or "s", format.size(size)))

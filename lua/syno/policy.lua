@@ -224,13 +224,68 @@ local function containers_using(index, image)
   return nil
 end
 
--- Sorts newest first; ties are broken by tag so the plan is repeatable.
-local function newer(a, b)
+-- Splits a tag into runs of digits and of other characters.
+local function tag_parts(tag)
+  local parts = {}
+  for digits, other in tag:gmatch("(%d*)(%D*)") do
+    if digits ~= "" then
+      parts[#parts + 1] = digits
+    end
+    if other ~= "" then
+      parts[#parts + 1] = other
+    end
+  end
+  return parts
+end
+
+-- Compares two runs of tag_parts: returns true when a ranks before b. Digit
+-- runs compare as numbers, higher first; other runs as text, in reverse, so
+-- that "1.27.3" (".") comes before "1.27-alpine" ("-").
+local function part_before(a, b)
+  local a_number, b_number = a:match("^0*(%d+)$"), b:match("^0*(%d+)$")
+  if a_number and b_number then
+    if #a_number ~= #b_number then
+      return #a_number > #b_number
+    end
+    return a_number > b_number
+  end
+  return a > b
+end
+
+--- Returns true when tag a ranks before tag b among images created at the
+-- same time: "latest" first, then the higher version ("1.27.3" before
+-- "1.27.2", "10" before "9"), then the plain tag before its variants ("7.4"
+-- before "7.4-alpine"). Builds made by one pipeline often share a creation
+-- time, and a keep rule should then keep the tag people pull by.
+function M.tag_before(a, b)
+  if a == b then
+    return false
+  end
+  if a == "latest" or b == "latest" then
+    return a == "latest"
+  end
+  local a_parts, b_parts = tag_parts(a), tag_parts(b)
+  for index = 1, math.min(#a_parts, #b_parts) do
+    local a_part, b_part = a_parts[index], b_parts[index]
+    if a_part ~= b_part then
+      return part_before(a_part, b_part)
+    end
+  end
+  if #a_parts ~= #b_parts then
+    return #a_parts < #b_parts
+  end
+  return a < b
+end
+
+--- Returns true when image a ranks before image b: newer first, ties by
+-- tag as M.tag_before orders them, so the plan is repeatable.
+function M.newer(a, b)
   if a.created ~= b.created then
     return a.created > b.created
   end
-  return tostring(a.tag) < tostring(b.tag)
+  return M.tag_before(tostring(a.tag), tostring(b.tag))
 end
+local newer = M.newer
 
 local function set(entry, action, rule, reason)
   entry.action, entry.rule, entry.reason = action, rule, reason
@@ -256,6 +311,21 @@ local function age_selects(entry, rules, what)
     return false
   end
   return true, string.format("created %s, older than %s", age, duration_text(rules))
+end
+
+-- Returns the reasons for an image within and beyond the keep rule.
+local function keep_reasons(keep, repository, included_only)
+  if keep == nil then
+    return nil, nil
+  end
+  local images = included_only and "included images" or "images"
+  if keep == 1 then
+    local image = included_only and "included image" or "image"
+    return string.format("the newest %s of %s", image, repository),
+      string.format("not the newest %s of %s", image, repository)
+  end
+  return string.format("one of the %d newest %s of %s", keep, images, repository),
+    string.format("not among the %d newest %s of %s", keep, images, repository)
 end
 
 --- Returns the plan for images under rules: a list of entries
@@ -389,10 +459,21 @@ function M.plan(images, rules)
       end
     end
     -- The reasons of this repository, made once: plans can have 100,000 entries.
-    local kept_reason = keep and string.format("one of the %d newest tags of %s", keep, repository)
-    local beyond_reason = keep and string.format("not among the %d newest tags of %s", keep, repository)
+    local kept_reason, beyond_reason = keep_reasons(keep, repository, rules.include_matchers ~= nil)
     local beyond_but = keep and (beyond_reason .. ", but ") or ""
-    for rank, entry in ipairs(ranked) do
+    -- keep counts images, not tags: the tags of one image share its place,
+    -- so "latest" next to "2.21.4" of the same image leaves room for the
+    -- previous version.
+    local rank_of_id, images_ranked = {}, 0
+    for _, entry in ipairs(ranked) do
+      local rank = entry.id and rank_of_id[entry.id]
+      if not rank then
+        images_ranked = images_ranked + 1
+        rank = images_ranked
+        if entry.id then
+          rank_of_id[entry.id] = rank
+        end
+      end
       if keep == nil and rules.older_than_seconds == nil then
         set(entry, "keep", "no_rule", "no keep or older_than rule selects it")
       elseif keep ~= nil and rank <= keep then
@@ -420,19 +501,20 @@ function M.plan(images, rules)
   end
 
   -- Deleting a tag whose image another kept tag of the same repository names
-  -- frees nothing and only removes a name people pull by, so keep it too.
-  for _, repository in ipairs(repositories) do
-    local kept_ids = {}
-    for _, entry in ipairs(by_repository[repository]) do
-      local id = entry.id
-      if id and entry.action == "keep" and not kept_ids[id] then
-        kept_ids[id] = entry.name
-      end
+  -- (kept by any rule) frees nothing and only removes a name people pull by,
+  -- so keep it too.
+  local kept_names = {}
+  for _, entry in ipairs(plan) do
+    local key = entry.id and (tostring(entry.image.repository) .. "\0" .. entry.id)
+    if key and entry.action == "keep" and entry.rule ~= "duplicate" and not kept_names[key] then
+      kept_names[key] = entry.name
     end
+  end
+  for _, repository in ipairs(repositories) do
     for _, entry in ipairs(by_repository[repository]) do
-      local id = entry.id
-      if entry.action == "delete" and id and kept_ids[id] then
-        set(entry, "keep", "same_image", string.format("same image as %s, which is kept", kept_ids[id]))
+      local kept = entry.id and kept_names[tostring(repository) .. "\0" .. entry.id]
+      if entry.action == "delete" and kept then
+        set(entry, "keep", "same_image", string.format("same image as %s, which is kept", kept))
       end
     end
   end
@@ -732,6 +814,13 @@ function M.cleanup(options)
     dry_run = image.dry_run and image.dry_run() or false
   end
   if dry_run then
+    if rules.containers == nil and M.count_deletions(plan) > 0 then
+      -- The document dialect has no container list: the NAS itself refuses
+      -- to delete an image in use, which only a real run can find out.
+      plan.warnings[#plan.warnings + 1] = "this NAS does not list its containers, so this plan "
+        .. "cannot tell which images a container uses; the NAS refuses to delete those, and a real "
+        .. "run reports them as in use"
+    end
     local report = M.execute(plan, { delete = function() return true end }, {
       dry_run = true, started = started, on_deleted = hooks.on_deleted })
     return report

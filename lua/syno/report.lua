@@ -185,11 +185,16 @@ function M.data(value)
   local plan = value.kind == "cleanup" and value.plan or value
   local results = value.kind == "cleanup" and results_of(value) or {}
   local images = M.array()
-  local planned = 0
+  -- planned counts what the plan selected, including the deletes the NAS
+  -- then refused because a container uses the image (those are kept now).
+  local planned, in_use = 0, 0
   for _, entry in ipairs(plan) do
     images[#images + 1] = image_data(entry, results[entry])
     if entry.action == "delete" then
       planned = planned + 1
+    elseif entry.refused then
+      planned = planned + 1
+      in_use = in_use + 1
     end
   end
   local policy = require "syno.policy"
@@ -208,7 +213,7 @@ function M.data(value)
     local deleted = #value.deleted
     data.summary = {
       images = #plan, planned = planned, deleted = value.dry_run and 0 or deleted,
-      would_delete = value.dry_run and deleted or 0, kept = #value.kept,
+      would_delete = value.dry_run and deleted or 0, kept = #value.kept, in_use = in_use,
       failed = #value.failed, not_attempted = #value.not_attempted,
       bytes_freed = value.dry_run and 0 or value.bytes_freed,
       would_free = value.dry_run and value.bytes_freed or 0,
@@ -279,8 +284,13 @@ local function summary_line(data)
     return string.format("dry run: would delete %d of %d images, freeing %s; nothing was deleted",
       summary.would_delete, summary.images, format.size(summary.would_free))
   end
-  local line = string.format("deleted %d of %d planned images, freeing %s; kept %d, failed %d",
-    summary.deleted, summary.planned, format.size(summary.bytes_freed), summary.kept, summary.failed)
+  local line = string.format("deleted %d of %d planned images, freeing %s; ", summary.deleted,
+    summary.planned, format.size(summary.bytes_freed))
+  if (summary.in_use or 0) > 0 then
+    line = line .. string.format("%d in use (the NAS refused to delete %s), ", summary.in_use,
+      summary.in_use == 1 and "it" or "them")
+  end
+  line = line .. string.format("kept %d, failed %d", summary.kept, summary.failed)
   if summary.not_attempted > 0 then
     line = line .. string.format(", not attempted %d (%s)", summary.not_attempted,
       data.unreachable and "the NAS could not be reached" or "interrupted")

@@ -409,12 +409,59 @@ describe("execute and report", function()
   it("keeps a tag that names the same image as a kept tag", function()
     local shared = { id = "sha256:same" }
     local plan = plan_of({ image("nginx", "1.27", 300, shared), image("nginx", "latest", 300, shared),
-      image("nginx", "1.25", 100) }, { keep = 1 })
+      image("nginx", "1.25", 100) }, { keep = 0, exclude = "nginx:1.27" })
     assert.are.same({ ["nginx:1.27"] = "keep", ["nginx:latest"] = "keep", ["nginx:1.25"] = "delete" }, actions(plan))
     for _, entry in ipairs(plan) do
       if entry.name == "nginx:latest" then
         assert.are.equal("same_image", entry.rule)
         assert.matches("same image as nginx:1.27, which is kept", entry.reason, 1, true)
+      end
+    end
+  end)
+
+  it("counts images, not tags, for keep", function()
+    -- latest and 2.21.4 are one image, so keep = 2 also keeps 2.19.4.
+    local shared = { id = "sha256:portainer-2.21.4" }
+    local plan = plan_of({ image("portainer", "2.21.4", 300, shared), image("portainer", "latest", 300, shared),
+      image("portainer", "2.19.4", 200), image("portainer", "2.18.1", 100) }, { keep = 2 })
+    assert.are.same({ ["portainer:2.21.4"] = "keep", ["portainer:latest"] = "keep",
+      ["portainer:2.19.4"] = "keep", ["portainer:2.18.1"] = "delete" }, actions(plan))
+    for _, entry in ipairs(plan) do
+      if entry.action == "keep" then
+        assert.are.equal("one of the 2 newest images of portainer", entry.reason)
+      end
+    end
+  end)
+
+  it("keeps latest and the plain version among images of one age", function()
+    local plan = plan_of({ image("nginx", "1.27-alpine", 300), image("nginx", "1.27.3", 300),
+      image("nginx", "latest", 300), image("redis", "7.4-alpine", 300), image("redis", "7.4", 300) },
+      { keep = 1 })
+    assert.are.same({ ["nginx:latest"] = "keep", ["nginx:1.27.3"] = "delete", ["nginx:1.27-alpine"] = "delete",
+      ["redis:7.4"] = "keep", ["redis:7.4-alpine"] = "delete" }, actions(plan))
+  end)
+
+  it("orders tags of one age: latest, higher versions, plain before variants", function()
+    local cases = {
+      { "latest", "1.0" }, { "latest", "zzz" }, { "1.27.3", "1.27.2" }, { "10", "9" }, { "1.10", "1.9" },
+      { "7.4", "7.4-alpine" }, { "1.27.3", "1.27-alpine" }, { "2.0.0", "2.0.0-rc1" }, { "v2", "v1" },
+      { "010", "9" },
+    }
+    for _, case in ipairs(cases) do
+      local first, second = case[1], case[2]
+      assert.is_true(policy.tag_before(first, second), first .. " before " .. second)
+      assert.is_false(policy.tag_before(second, first), second .. " after " .. first)
+    end
+    assert.is_false(policy.tag_before("1.0", "1.0"))
+  end)
+
+  it("says keep ranks only the included images", function()
+    local plan = plan_of({ image("nginx", "1.25.4", 100), image("nginx", "1.27", 300), image("nginx", "1.26", 200) },
+      { keep = 1, include = "nginx:1.25*" })
+    for _, entry in ipairs(plan) do
+      if entry.name == "nginx:1.25.4" then
+        assert.are.equal("keep", entry.action)
+        assert.are.equal("the newest included image of nginx", entry.reason)
       end
     end
   end)
@@ -480,7 +527,7 @@ describe("execute and report", function()
     local data = cjson.decode(text)
     assert.are.equal("plan", data.kind)
     assert.are.equal("keep", data.images[1].action)
-    assert.are.equal("one of the 1 newest tags of a", data.images[1].reason)
+    assert.are.equal("the newest image of a", data.images[1].reason)
     assert.are.equal(1, data.rules.keep)
     assert.are.equal(0, data.summary.planned)
   end)
@@ -499,7 +546,7 @@ describe("execute and report", function()
     end
     assert.are.equal(4, #lines)
     assert.matches("^ACTION", lines[1])
-    assert.matches("^delete a:1 .* 3 days ago .*not among the 1 newest tags of a", lines[2])
+    assert.matches("^delete a:1 .* 3 days ago .*not the newest image of a", lines[2])
     assert.matches("^plan: delete 1 of 2 images, freeing 100 B", lines[4])
   end)
 end)
@@ -619,18 +666,19 @@ describe("cleanup plan properties", function()
           assert.are.equal("delete", rules.unknown_age, "unknown age: " .. label)
         end
         assert.is_false(policy.is_dangling(item) and not rules.dangling, "dangling kept by default: " .. label)
-        -- keep: at least `keep` newer candidates of the repository stay.
+        -- keep: at least `keep` newer images (ids) of the repository stay.
         if rules.keep and not policy.is_dangling(item) then
-          local newer_kept = 0
+          local newer_kept, count = {}, 0
           for _, other in ipairs(plan) do
             local o = other.image
             local newer_or_equal = not known(item.created) or (known(o.created) and o.created >= item.created)
-            if other.action == "keep" and o.repository == item.repository and o.tag ~= item.tag
-                and newer_or_equal and other.rule ~= "duplicate" then
-              newer_kept = newer_kept + 1
+            if other.action == "keep" and o.repository == item.repository and o.id ~= item.id
+                and newer_or_equal and other.rule ~= "duplicate" and not newer_kept[o.id] then
+              newer_kept[o.id] = true
+              count = count + 1
             end
           end
-          assert.is_true(newer_kept >= rules.keep, "keep violated: " .. label)
+          assert.is_true(count >= rules.keep, "keep violated: " .. label)
         end
       end
     end
