@@ -45,7 +45,6 @@ const char cli_usage[] =
     "  --profile NAME       use profile NAME from\n"
     "                       $XDG_CONFIG_HOME/synosh/config.lua             (SYNO_PROFILE)\n"
     "\n"
-    "\n"
     "Scheduled runs:\n"
     "  --lock FILE          hold an exclusive lock on FILE for the run; when another\n"
     "                       run holds it, exit at once with status 5\n"
@@ -181,10 +180,17 @@ static int parse_long_option(int argc, char **argv, int *index, struct cli_optio
       if (option->offset == offsetof(struct cli_options, dialect) && !valid_dialect(value))
         return fail(error, error_size,
                     "invalid --dialect \"%s\": use auto, document or container-manager", value);
-      *(const char **)((char *)options + option->offset) = value;
+      const char **field = (const char **)((char *)options + option->offset);
+      /* Which of two values was meant is a guess, and a wrong guess can
+         point a cleanup at another NAS. */
+      if (*field != NULL && strcmp(*field, value) != 0)
+        return fail(error, error_size, "option %s is given twice with different values; give it once",
+                    option->name);
+      *field = value;
       return 0;
     }
-    return fail(error, error_size, "unknown option %s", arg);
+    return fail(error, error_size,
+                "unknown option %s; an option of the script goes after the script's name", arg);
   }
   return 0;
 }

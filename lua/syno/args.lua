@@ -25,6 +25,7 @@ end
 M.fail = fail
 
 -- synosh's own options, which belong before the script on the command line.
+local host_short_options = { ["-q"] = true, ["-v"] = true, ["-i"] = true, ["-e"] = true, ["-l"] = true }
 local host_options = {
   ["--url"] = true, ["--user"] = true, ["--password-file"] = true, ["--otp"] = true,
   ["--cacert"] = true, ["--pinned-pubkey"] = true, ["--insecure"] = true, ["--timeout"] = true,
@@ -139,7 +140,7 @@ function M.parse(list, spec)
           i = i + 1
           value = list[i]
         end
-        if value == nil or value == "" then
+        if value == nil or value == "" or (inline == nil and value:sub(1, 2) == "--") then
           fail(spec, string.format("%s needs a value (%s)", name, option.value))
         end
         if option.check then
@@ -166,6 +167,9 @@ function M.parse(list, spec)
         end
         options[key] = true
       end
+    elseif host_short_options[arg] then
+      fail(spec, string.format("unknown option %s: it is an option of synosh itself, so give it "
+        .. "before the script: synosh %s ... %s", arg, arg, spec.program))
     elseif arg:sub(1, 1) == "-" and arg ~= "-" then
       fail(spec, "unknown option " .. arg)
     else

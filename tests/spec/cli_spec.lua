@@ -23,7 +23,21 @@ describe("command line", function()
   it("unknown option exits 2", function()
     local result = run { args = { "--bogus" } }
     assert.are.equal(2, result.status)
-    assert.are.equal("synosh: error: unknown option --bogus (see synosh --help)\n", result.stderr)
+    assert.are.equal("synosh: error: unknown option --bogus; an option of the script goes after the "
+      .. "script's name (see synosh --help)\n", result.stderr)
+  end)
+
+  it("rejects an option given twice with different values", function()
+    local result = run { args = { "--url", "https://nas-a:5001", "--url=https://nas-b:5001", "-e", "" } }
+    assert.are.equal(2, result.status)
+    assert.matches("option --url is given twice with different values; give it once", result.stderr, 1, true)
+    result = run { args = { "--timeout", "30", "--timeout", "30", "-e", "" } }
+    assert.are.equal(0, result.status, result.stderr)
+  end)
+
+  it("help has no double blank line", function()
+    local result = run { args = { "--help" } }
+    assert.is_nil(result.stdout:find("\n\n\n", 1, true))
   end)
 
   it("password option is rejected", function()

@@ -269,9 +269,19 @@ describe("scripts", function()
     end)
 
     it("says where synosh's own options belong", function()
-      local result = run { cleanup, "--quiet" }
+      for _, option in ipairs { "--quiet", "-q" } do
+        local result = run { cleanup, option }
+        assert.are.equal(2, result.status)
+        assert.matches("it is an option of synosh itself, so give it before the script", result.stderr, 1, true)
+      end
+    end)
+
+    it("says an option needs a value when the next word is an option", function()
+      local result = run { cleanup, "--keep", "--plan" }
       assert.are.equal(2, result.status)
-      assert.matches("it is an option of synosh itself, so give it before the script", result.stderr, 1, true)
+      assert.matches("cleanup.lua: --keep needs a value (N)", result.stderr, 1, true)
+      result = run { cleanup, "--exclude", "--dry-run" }
+      assert.matches("cleanup.lua: --exclude needs a value (PATTERN)", result.stderr, 1, true)
     end)
 
     it("names --exclude-file when it cannot be read", function()
