@@ -376,9 +376,10 @@ local function login_hint(code, self, device_token_sent)
     return "the session was lost and the two-step code given earlier was already used; "
       .. "run again with a new code"
   elseif code == 400 then
-    return string.format("check the password for %s", self.user)
+    return string.format("check the user name %q and its password", tostring(self.user))
   elseif code == 403 then
-    return "pass --otp CODE with a current code from the authenticator app"
+    return "pass --otp CODE with a current code from the authenticator app; for scheduled runs, "
+      .. "add --remember-device NAME once so that later logins need no code"
   elseif code == 404 then
     return "the code was wrong or already used; wait for the next code and pass it with --otp"
   elseif code == 407 then

@@ -257,7 +257,10 @@ function syno.lock(path)
     if kind == "busy" then
       errors.raise { kind = "locked", message = string.format(
         "another synosh run%s holds the lock %s; this run stops without doing anything",
-        detail ~= "" and (" (pid " .. detail .. ")") or "", path) }
+        detail ~= "" and (" (pid " .. detail .. ", from the lock file)") or "", path) }
+    end
+    if detail:find("Is a directory", 1, true) then
+      usage(detail .. "; give --lock the path of a file, such as " .. path:gsub("/+$", "") .. "/synosh.lock")
     end
     usage(detail .. "; give --lock a file in a directory this user can write")
   end

@@ -63,7 +63,7 @@ describe("scheduled runs", function()
       assert.are.equal(0, result.status, result.stderr)
       assert.are.equal("5", testenv.read_file(dir .. "/b.status"):match("%d+"))
       local message = testenv.strip_timestamps(testenv.read_file(dir .. "/b.err"))
-      assert.matches("^synosh: error: another synosh run %(pid %d+%) holds the lock .*cleanup%.lock; "
+      assert.matches("^synosh: error: another synosh run %(pid %d+, from the lock file%) holds the lock .*cleanup%.lock; "
         .. "this run stops without doing anything\n$", message)
       assert.are.equal("", testenv.read_file(dir .. "/b.out"))
       -- Once the first run is over, the lock is free again.
@@ -91,6 +91,14 @@ describe("scheduled runs", function()
       local result = testenv.run { args = { "--lock", "/nonexistent/dir/x.lock", "-e", "print('ran')" } }
       assert.are.equal(2, result.status)
       assert.matches("cannot open lock file /nonexistent/dir/x.lock", result.stderr, 1, true)
+      assert.are.equal("", result.stdout)
+    end)
+
+    it("asks for a file when --lock names a directory", function()
+      local dir = testenv.tmpdir()
+      local result = testenv.run { args = { "--lock", dir, "-e", "print('ran')" } }
+      assert.are.equal(2, result.status)
+      assert.matches("give --lock the path of a file, such as " .. dir .. "/synosh.lock", result.stderr, 1, true)
       assert.are.equal("", result.stdout)
     end)
   end)
