@@ -13,7 +13,8 @@ local report_format = require "syno.report"
 local usage_text = [[
 usage: synosh [connection options] scripts/cleanup.lua [options]
 
-Rules (an image is deleted only when every rule given selects it):
+Rules (an image is deleted only when every rule selects it; --keep 3 applies
+unless another --keep is given, and --keep 0 turns it off):
   --keep N             keep the N newest images of each repository (default 3)
   --older-than AGE     delete only images created more than AGE ago, such as
                        30d, 12h, 2w or 1w3d (units s, min, h, d, w)

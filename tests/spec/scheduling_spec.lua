@@ -210,7 +210,7 @@ describe("scheduled runs", function()
         sim:faults { { kind = "delay", seconds = 0.3, api = "SYNO.Docker.Image", method = "delete", count = -1 } }
         local result = testenv.run {
           args = { cleanup, "--keep", "0", "--unknown-age", "delete" }, env = testenv.sim_env(sim),
-          background = "while ! grep -q 'synosh: info: deleted' \"$dir/stderr\"; do sleep 0.05; done; kill -"
+          background = "while ! grep -q 'synosh: info: deleted' \"$dir/stderr\" 2>/dev/null; do sleep 0.05; done; kill -"
             .. signal[1] .. " $pid",
         }
         assert.are.equal(signal[2], result.status, result.stderr)
