@@ -289,10 +289,12 @@ end
 
 --- Logs out every open session; the host calls it at exit.
 function syno._shutdown()
-  local failures = {}
+  local failures, seen = {}, {}
   for session in pairs(open_sessions) do
     local ok, err = session:close()
-    if not ok then
+    -- Two sessions to one NAS that is gone fail with the same message.
+    if not ok and not seen[tostring(err)] then
+      seen[tostring(err)] = true
       failures[#failures + 1] = tostring(err)
     end
     open_sessions[session] = nil

@@ -376,6 +376,24 @@ describe("logout at exit", function()
     assert_logged_out()
   end)
 
+  it("names a failure shared by two sessions once", function()
+    -- A NAS of its own, which the script stops before the end.
+    local gone = testenv.start_sim()
+    finally(function() gone:stop() end)
+    local script = "local syno = require('syno') local a = syno.connect {} local b = syno.connect {} "
+      .. "os.execute('kill " .. gone.pid .. "; sleep 0.5')"
+    local result = run { args = { "-e", script }, env = testenv.sim_env(gone) }
+    local warnings = {}
+    for line in result.stderr:gmatch("[^\n]+") do
+      if line:find("logout failed", 1, true) then
+        warnings[#warnings + 1] = line
+      end
+    end
+    assert.are.equal(1, #warnings, result.stderr)
+    local _, count = warnings[1]:gsub("cannot reach", "")
+    assert.are.equal(1, count, warnings[1])
+  end)
+
   it("happens after os.exit", function()
     local result = run { args = { "-e", "require('syno.image').list() os.exit(3)" }, env = testenv.sim_env(sim) }
     assert.are.equal(3, result.status)
