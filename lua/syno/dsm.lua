@@ -167,6 +167,10 @@ end
 local CURLE_SSL_CACERT_BADFILE = 77
 -- libcurl's code for a public key that differs from the pin (CURLE_SSL_PINNEDPUBKEYNOTMATCH).
 local CURLE_SSL_PINNEDPUBKEYNOTMATCH = 90
+-- libcurl's codes for a connection that closed after it was made: an empty
+-- reply (CURLE_GOT_NOTHING), a failed send (CURLE_SEND_ERROR) and a failed
+-- receive (CURLE_RECV_ERROR, such as a reset).
+local dropped_codes = { [52] = true, [55] = true, [56] = true }
 
 local function transport_error(self, kind, detail, where, context, curl_code)
   local message
@@ -193,6 +197,11 @@ local function transport_error(self, kind, detail, where, context, curl_code)
     message = string.format("%s at %s interrupted", where, self.url)
   elseif kind == "usage" then
     message = string.format("invalid NAS URL %s: %s", self.url, detail)
+  elseif dropped_codes[curl_code] then
+    -- The NAS was reached, so "check --url" would mislead.
+    kind = "network"
+    message = string.format("the connection to %s closed during %s: %s; the NAS or a proxy "
+      .. "dropped it, so check that DSM is running and try again", self.url, where, detail)
   else
     kind = "network"
     local hint = "check --url and that DSM is running"

@@ -96,7 +96,8 @@ describe("bad answers", function()
     -- fault hits every attempt.
     local err = list_error { kind = "drop", api = "SYNO.Docker.Image", count = -1 }
     assert.are.equal("network", err.kind)
-    assert.matches("cannot reach " .. sim.url, err.message, 1, true)
+    assert.matches("the connection to " .. sim.url .. " closed during SYNO.Docker.Image list", err.message, 1, true)
+    assert.is_nil(err.message:find("check --url", 1, true))
   end)
 
   it("truncated login hides the session id", function()
