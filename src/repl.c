@@ -382,6 +382,13 @@ static int is_incomplete(lua_State *L, int status) {
  * READ_LINE it leaves the loaded function (or the syntax error message) on the
  * stack and stores the load status in *load_status.
  */
+/* Keeps the text of the statement about to run, for repl.explain. */
+#define STATEMENT_KEY "synosh.repl.statement"
+static void remember_statement(lua_State *L, const char *text) {
+  lua_pushstring(L, text);
+  lua_setfield(L, LUA_REGISTRYINDEX, STATEMENT_KEY);
+}
+
 static enum read_result read_statement(lua_State *L, int *load_status) {
   char prompt[256];
   current_prompt(L, prompt, sizeof prompt);
@@ -395,6 +402,7 @@ static enum read_result read_statement(lua_State *L, int *load_status) {
   if (luaL_loadbuffer(L, with_return, strlen(with_return), "=stdin") == LUA_OK) {
     lua_remove(L, -2);
     save_history_entry(L, line);
+    remember_statement(L, line);
     free(line);
     *load_status = LUA_OK;
     return READ_LINE;
@@ -409,6 +417,7 @@ static enum read_result read_statement(lua_State *L, int *load_status) {
     int status = luaL_loadbuffer(L, chunk, length, "=stdin");
     if (!is_incomplete(L, status)) {
       save_history_entry(L, chunk);
+      remember_statement(L, chunk);
       lua_remove(L, -2);
       *load_status = status;
       return READ_LINE;
@@ -476,6 +485,13 @@ static void run_statement(lua_State *L) {
     lcore_clear_interrupt();
     msg_print(MSG_ERROR, "interrupted");
   } else if (status != LUA_OK && !lcore_interrupt) {
+    /* repl.explain adds "did you mean image.list?" to a misspelled name. */
+    push_repl_function(L, "explain");
+    lua_pushvalue(L, -2);
+    lua_pushnil(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, STATEMENT_KEY);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING)
+      lua_pop(L, 1);
     msg_print(MSG_ERROR, "%s", lua_tostring(L, -1));
   }
   lua_settop(L, base - 1);

@@ -691,6 +691,116 @@ function M.help(subject)
   io.stdout:write(M.help_text(subject), "\n")
 end
 
+-- Returns the edit distance of a and b (insertions, deletions, changes and
+-- swaps of two neighbours), or limit + 1 once it exceeds limit.
+local function distance(a, b, limit)
+  if math.abs(#a - #b) > limit then
+    return limit + 1
+  end
+  local previous, before_previous = {}, nil
+  for j = 0, #b do
+    previous[j] = j
+  end
+  for i = 1, #a do
+    local current = { [0] = i }
+    local row_min = i
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      local value = math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+      if before_previous and i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        value = math.min(value, before_previous[j - 2] + 1)
+      end
+      current[j] = value
+      row_min = math.min(row_min, value)
+    end
+    if row_min > limit then
+      return limit + 1
+    end
+    before_previous, previous = previous, current
+  end
+  return previous[#b]
+end
+
+-- Returns the names in the shell that a misspelled name most likely meant:
+-- globals for a global, fields of the globals' tables (two levels deep, as
+-- "image.registry.list") for a field or method. With prefix (the names
+-- before the misspelled one in the statement, as "image.registry"), only
+-- the fields of that table count.
+local function close_names(name, is_global, env, prefix)
+  local limit = #name <= 4 and 1 or 2
+  local candidates = {}
+  if is_global then
+    local names = {}
+    collect_fields(env, names)
+    for key in pairs(names) do
+      candidates[#candidates + 1] = key
+    end
+  else
+    local seen = {}
+    local function visit(prefix, value, depth)
+      if seen[value] or depth > 2 then
+        return
+      end
+      seen[value] = true
+      local fields = {}
+      collect_fields(value, fields)
+      for key, field in pairs(fields) do
+        candidates[#candidates + 1] = prefix .. "." .. key
+        if type(field) == "table" then
+          visit(prefix .. "." .. key, field, depth + 1)
+        end
+      end
+    end
+    local prefix_value = prefix and env
+    for part in (prefix or ""):gmatch("[^.:]+") do
+      prefix_value = type(prefix_value) == "table" and lookup(prefix_value, part) or nil
+    end
+    if type(prefix_value) == "table" then
+      visit(prefix, prefix_value, 2)
+    else
+      for _, global in ipairs { "image", "syno" } do
+        if type(env[global]) == "table" then
+          visit(global, env[global], 1)
+        end
+      end
+    end
+  end
+  local best, best_distance = {}, limit + 1
+  for _, candidate in ipairs(candidates) do
+    local last = candidate:match("([%w_]+)$")
+    local candidate_distance = distance(name, last, limit)
+    if candidate_distance < best_distance then
+      best, best_distance = { candidate }, candidate_distance
+    elseif candidate_distance == best_distance and candidate_distance <= limit then
+      best[#best + 1] = candidate
+    end
+  end
+  table.sort(best)
+  return best
+end
+
+--- Returns message, the error of statement, with a hint when it names a
+-- nil global or field that is one typo away from a name in the shell:
+-- "attempt to call a nil value (field 'lst')" gets "; did you mean
+-- image.list?".
+function M.explain(message, env, statement)
+  env = env or _G
+  if type(message) ~= "string" then
+    return message
+  end
+  local scope, name = message:match("attempt to %a+ a nil value %((%a+) '([%w_]+)'%)")
+  if not name or #name < 3 or not (scope == "global" or scope == "field" or scope == "method") then
+    return message
+  end
+  local prefix = type(statement) == "string"
+    and statement:match("([%a_][%w_.:]*)[.:]" .. name .. "%f[^%w_]") or nil
+  local names = close_names(name, scope == "global", env, prefix)
+  if #names == 0 or #names > 3 then
+    return message
+  end
+  return string.format("%s; did you mean %s?", message, table.concat(names, " or "))
+end
+
 --- Sets the globals of the shell: help, json, syno and image. Raises when
 -- syno cannot be loaded (such as an invalid profile); help and json are set
 -- before that.

@@ -273,6 +273,23 @@ describe("interactive shell", function()
     assert.is_true(contains(result.output, '{ 1, "a" }\r\n'), result.output)
   end)
 
+  it("suggests the name a typo meant", function()
+    local result = run_shell { env = env, steps = {
+      { expect = "synosh> " }, { send = "image.lst()" },
+      { expect = "synosh> " }, { send = "imgae.list()" },
+      { expect = "synosh> " }, { send = "image.registry.lsit()" },
+      { expect = "synosh> " }, { send = "image.zzzzzz()" },
+      { expect = "synosh> " }, { raw = ctrl_d },
+    } }
+    result.cleanup()
+    assert.are.equal(0, result.status, result.output)
+    assert.is_true(contains(result.output, "(field 'lst'); did you mean image.list?\r\n"), result.output)
+    assert.is_true(contains(result.output, "(global 'imgae'); did you mean image?\r\n"), result.output)
+    assert.is_true(contains(result.output, "(field 'lsit'); did you mean image.registry.list?\r\n"),
+      result.output)
+    assert.is_true(contains(result.output, "(field 'zzzzzz')\r\n"), result.output)
+  end)
+
   it("reads a function over three lines", function()
     local result = run_shell { env = env, steps = {
       { expect = "synosh> " }, { send = "function double(x)" },
