@@ -220,6 +220,26 @@ describe("repl help and history filter", function()
     assert.is_true(contains(text, "syno.connect"))
   end)
 
+  it("help covers every public function", function()
+    local env = { image = require "syno.image", syno = require "syno" }
+    local missing = {}
+    local function visit(prefix, t, depth)
+      for key, value in pairs(t) do
+        if type(key) == "string" and not key:match("^_") then
+          if type(value) == "function" and repl.help_text(value, env):match("^no help") then
+            missing[#missing + 1] = prefix .. "." .. key
+          elseif type(value) == "table" and depth < 2 then
+            visit(prefix .. "." .. key, value, depth + 1)
+          end
+        end
+      end
+    end
+    visit("image", env.image, 1)
+    visit("syno", env.syno, 1)
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+
   it("help by name and value", function()
     local fn = function() end
     local env = { image = { list = fn } }
