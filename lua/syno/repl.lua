@@ -404,7 +404,9 @@ function M.complete(text, env)
   local candidates = {}
   for name, value in pairs(names) do
     local usable = separator ~= ":" or type(value) == "function"
-    if usable and name:sub(1, #partial) == partial then
+    -- Internal names (_shutdown) and metamethods (__close) only when asked for.
+    local hidden = name:sub(1, 1) == "_" and partial:sub(1, 1) ~= "_"
+    if usable and not hidden and name:sub(1, #partial) == partial then
       candidates[#candidates + 1] = prefix .. name
     end
   end

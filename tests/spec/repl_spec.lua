@@ -182,7 +182,7 @@ describe("repl image table", function()
 end)
 
 describe("repl completion", function()
-  local base = setmetatable({ inherited = function() end, value = 1 }, {})
+  local base = setmetatable({ inherited = function() end, value = 1, __close = print, _internal = print }, {})
   local object = setmetatable({ own = 1, method = function() end }, { __index = base })
   local env = {
     image = { list = print, registry = { add = print, list = print } },
@@ -196,6 +196,7 @@ describe("repl completion", function()
     { "fields through __index", "object.", { "object.inherited", "object.method", "object.own",
                                               "object.value" } },
     { "methods after colon", "object:", { "object:inherited", "object:method" } },
+    { "internal names when asked for", "object:_", { "object:__close", "object:_internal" } },
     { "unknown chain", "nothing.", {} },
     { "keyword", "retu", { "return" } },
     { "not a name", "1 + ", {} },
