@@ -292,9 +292,12 @@ function syno._shutdown()
   local failures, seen = {}, {}
   for session in pairs(open_sessions) do
     local ok, err = session:close()
-    -- Two sessions to one NAS that is gone fail with the same message.
-    if not ok and not seen[tostring(err)] then
-      seen[tostring(err)] = true
+    -- Two sessions to one NAS that is gone fail the same way; libcurl's
+    -- detail (such as "after 11 ms") may still differ between them.
+    local key = string.format("%s %s", type(err) == "table" and tostring(err.kind) or tostring(err),
+      tostring(session.url))
+    if not ok and not seen[key] then
+      seen[key] = true
       failures[#failures + 1] = tostring(err)
     end
     open_sessions[session] = nil
