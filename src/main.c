@@ -312,9 +312,8 @@ static void warn_function(void *ud, const char *piece, int to_continue) {
    the peak resident size from 62.9 to 53.4 MiB together with the size
    classes, for 2% more instructions:
    - blocks from 128 KiB up (such as the text of a page) always get their
-     own mapping, so freeing one returns it to the system at once, where
-     glibc would otherwise raise that threshold and keep the next ones in
-     its heap;
+     own mapping, so freeing one returns it to the system at once. By
+     default glibc raises that threshold and keeps the next ones in its heap;
    - the collector starts a cycle when the heap has grown by half (Lua's
      default: doubled) and works twice as fast, so less garbage waits. */
 static void tune_memory(lua_State *L) {

@@ -503,16 +503,20 @@ function M.plan(images, rules)
   -- Deleting a tag whose image another kept tag of the same repository names
   -- (kept by any rule) frees nothing and only removes a name people pull by,
   -- so keep it too.
+  -- kept_names[repository][id] is the first kept tag of that image.
   local kept_names = {}
   for _, entry in ipairs(plan) do
-    local key = entry.id and (tostring(entry.image.repository) .. "\0" .. entry.id)
-    if key and entry.action == "keep" and entry.rule ~= "duplicate" and not kept_names[key] then
-      kept_names[key] = entry.name
+    if entry.id and entry.action == "keep" and entry.rule ~= "duplicate" then
+      local repository = tostring(entry.image.repository)
+      local names = kept_names[repository] or {}
+      kept_names[repository] = names
+      names[entry.id] = names[entry.id] or entry.name
     end
   end
   for _, repository in ipairs(repositories) do
+    local names = kept_names[tostring(repository)] or {}
     for _, entry in ipairs(by_repository[repository]) do
-      local kept = entry.id and kept_names[tostring(repository) .. "\0" .. entry.id]
+      local kept = entry.id and names[entry.id]
       if entry.action == "delete" and kept then
         set(entry, "keep", "same_image", string.format("same image as %s, which is kept", kept))
       end

@@ -5,8 +5,8 @@
 --   local report = budget.cleanup{max_bytes = 20e9, keep = 1, exclude = {"lscr.io/*"}}
 --   print(require("syno.policy").report(report))
 --
--- It asks syno.policy for the plan with keep = N first: the N newest images of
--- each repository, DSM images, excluded images and images in use stay. Of the
+-- It first computes the plan of syno.policy with keep = N: the N newest images
+-- of each repository, DSM images, excluded images and images in use stay. Of the
 -- images that plan would delete, it deletes the oldest ones only until the
 -- total fits under max_bytes; the rest it keeps with the reason "within the
 -- disk budget". Under --dry-run nothing is deleted.

@@ -53,8 +53,8 @@ static uint8_t lua_edge_counters[COVERAGE_SLOTS];
 
 /* The Lua state takes its blocks from synosh's size classes, as the shipped
    binary does, which also puts src/alloc.c under the fuzzer. AddressSanitizer
-   sees a slab as one block; SYNOSH_MALLOC=system gives each Lua block its
-   own malloc block again. */
+   treats a slab as one block, so SYNOSH_MALLOC=system gives each Lua block
+   its own malloc block again. */
 static struct alloc_pool *pool;
 static lua_State *state;
 static int driver_ref = LUA_NOREF;

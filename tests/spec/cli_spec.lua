@@ -378,11 +378,11 @@ describe("logout at exit", function()
 
   it("names a failure shared by two sessions once", function()
     -- A NAS of its own, which the script stops before the end.
-    local gone = testenv.start_sim()
-    finally(function() gone:stop() end)
+    local stopped_sim = testenv.start_sim()
+    finally(function() stopped_sim:stop() end)
     local script = "local syno = require('syno') local a = syno.connect {} local b = syno.connect {} "
-      .. "os.execute('kill " .. gone.pid .. "; sleep 0.5')"
-    local result = run { args = { "-e", script }, env = testenv.sim_env(gone) }
+      .. "os.execute('kill " .. stopped_sim.pid .. "; sleep 0.5')"
+    local result = run { args = { "-e", script }, env = testenv.sim_env(stopped_sim) }
     local warnings = {}
     for line in result.stderr:gmatch("[^\n]+") do
       if line:find("logout failed", 1, true) then

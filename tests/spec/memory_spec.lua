@@ -105,7 +105,7 @@ describe("the Lua allocator", function()
     os.execute("rm -rf " .. testenv.quote(dir))
   end)
 
-  it("keeps every value intact while blocks are resized and reused", function()
+  it("keeps values intact across resizes", function()
     local classes = run { args = { dir .. "/churn.lua" }, env = { SYNOSH_MALLOC = false } }
     assert.are.equal("", classes.stderr)
     assert.are.equal(0, classes.status)
@@ -120,8 +120,8 @@ describe("the Lua allocator", function()
 
   it("reuses the blocks of collected userdata", function()
     -- string.rep of 2,000 bytes builds its result in a luaL_Buffer, a small
-    -- userdata, and io.open makes one per file. When such blocks were never
-    -- reused, 400,000 of them grew the process by about 19 MB.
+    -- userdata, and io.open makes one per file. Without reuse of such
+    -- blocks, 400,000 of them grow the process by about 19 MB.
     local script = testenv.write_file(dir .. "/growth.lua", [[
 for i = 1, 200000 do
   local text = ("x"):rep(2000)
@@ -141,7 +141,7 @@ print(status:match("VmHWM:%s*(%d+)"))
       string.format("peak %d KiB on the size classes against %d KiB on malloc", classes_kib, system_kib))
   end)
 
-  it("lists 20,000 images from the simulator the same way on both allocators", function()
+  it("lists 20,000 images on both allocators", function()
     local script = dir .. "/count.lua"
     testenv.write_file(script, [[
 local nas <close> = require("syno").connect {}
@@ -168,7 +168,7 @@ print(#images, bytes)
 end)
 
 describe("warn()", function()
-  it("prints nothing until a script turns warnings on", function()
+  it("prints warnings only after @on", function()
     local result = run { args = { "-e", 'warn("not shown"); warn("@on"); warn("disk ", "nearly full"); warn("@off"); warn("hidden")' } }
     assert.are.equal(0, result.status)
     assert.are.equal("synosh: warning: disk nearly full\n", testenv.strip_timestamps(result.stderr))

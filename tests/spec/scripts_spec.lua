@@ -131,7 +131,7 @@ describe("scripts", function()
       assert.matches("kept postgres:15: used by a container", result.stderr, 1, true)
       assert.matches("deleted %d+ of %d+ planned images, freeing .*failed 0", result.stdout)
       -- The summary counts the refused delete among the planned ones, so it
-      -- matches the dry run, and says why it was not deleted.
+      -- matches the dry run, and gives the reason it was not deleted.
       assert.matches(string.format("deleted %d of %d planned images, freeing [^;]+; 1 in use %%(the NAS "
         .. "refused to delete it%%), kept", #expected - 1, #expected), result.stdout)
       assert.matches("this NAS does not list its containers, so this plan cannot tell which images a "

@@ -27,9 +27,9 @@ function M.is_array(value)
   return count == #value
 end
 
---- Returns data[field] when it is an array of objects; a missing field, or
--- null, is an empty array.
-function M.objects(data, field, where)
+-- Returns data[field] when it is an array whose items all have the Lua type
+-- item_type (item_name in messages). A missing field, or null, is an empty array.
+local function array_of(data, field, where, item_type, item_name)
   local value = data[field]
   if value == nil or value == cjson.null then
     return {}
@@ -38,29 +38,23 @@ function M.objects(data, field, where)
     M.error(where, field, value, "an array")
   end
   for index, item in ipairs(value) do
-    if type(item) ~= "table" then
-      M.error(where, string.format("%s[%d]", field, index), item, "an object")
+    if type(item) ~= item_type then
+      M.error(where, string.format("%s[%d]", field, index), item, item_name)
     end
   end
   return value
 end
 
+--- Returns data[field] when it is an array of objects; a missing field, or
+-- null, is an empty array.
+function M.objects(data, field, where)
+  return array_of(data, field, where, "table", "an object")
+end
+
 --- Returns data[field] when it is an array of strings; a missing field, or
 -- null, is an empty array.
 function M.strings(data, field, where)
-  local value = data[field]
-  if value == nil or value == cjson.null then
-    return {}
-  end
-  if not M.is_array(value) then
-    M.error(where, field, value, "an array")
-  end
-  for index, item in ipairs(value) do
-    if type(item) ~= "string" then
-      M.error(where, string.format("%s[%d]", field, index), item, "a string")
-    end
-  end
-  return value
+  return array_of(data, field, where, "string", "a string")
 end
 
 -- JSON names of the Lua types that optional() checks for.
